@@ -1,0 +1,62 @@
+"""Model cards: a manifest -> Markdown. The card is derived data; ``python -m genlab eval`` rewrites it."""
+from __future__ import annotations
+
+from genlab.checkpoints import Manifest
+
+_FAMILY = {"gan": "generative adversarial network", "vae": "variational autoencoder", "classifier": "classifier"}
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, list) and len(v) > 4:
+        return "[" + ", ".join(_fmt(x) for x in v) + "]"
+    return str(v)
+
+
+def metrics_table(metrics: dict) -> str:
+    """Markdown table of model metrics beside the real-data floor (``metrics['floor']``)."""
+    floor = metrics.get("floor", {})
+    rows = ["| metric | model | real-data floor |", "|---|---|---|"]
+    for k, v in metrics.items():
+        if k in ("floor", "bars") or isinstance(v, dict):
+            continue
+        rows.append(f"| {k} | {_fmt(v)} | {_fmt(floor.get(k, ''))} |")
+    bars = metrics.get("bars", {})
+    if bars:
+        rows += ["", "| quality bar | passed |", "|---|---|"]
+        rows += [f"| {k} | {'yes' if ok else 'NO'} |" for k, ok in bars.items()]
+    return "\n".join(rows)
+
+
+def model_card(m: Manifest) -> str:
+    """The README.md of a checkpoint folder."""
+    ds, tr = m.dataset, m.raw.get("training", {})
+    lines = [
+        f"# {m.title}", "",
+        f"`{m.id}`: a {_FAMILY.get(m.family, m.family)} (`{m.architecture}`), "
+        f"{m.image_size}x{m.image_size} px, {m.channels} channel(s)"
+        + (f", latent size {m.latent_size} with a standard normal prior" if m.latent_size else "") + ".",
+        "", "![preview](preview.png)", "",
+        "## Model", "",
+        f"- Parameters: {m.num_params:,}",
+        f"- Output range: {list(m.output_range)}",
+        f"- Config: `{m.raw.get('config')}`",
+        f"- Files: " + ", ".join(f"`{f.path}`" for f in m.files if f.role != "snapshot"),
+    ]
+    if m.snapshots:
+        lines.append(f"- Training snapshots (fp16) at epochs {[f.epoch for f in m.snapshots]}")
+    lines += ["", "## Data", "",
+              f"- Dataset: {ds.get('name', 'unknown')} ({ds.get('source', '')})",
+              f"- Split: {ds.get('n_train', '?')} training / {ds.get('n_test', '?')} held-out images, seed {ds.get('split_seed', '?')}",
+              f"- Data license: {ds.get('license', 'see the dataset')}",
+              "", "## Training", ""]
+    for key in ("loss", "likelihood", "epochs", "batch_size", "lr", "seed", "device", "seconds", "steps"):
+        if key in tr:
+            lines.append(f"- {key}: {_fmt(tr[key])}")
+    if tr.get("command"):
+        lines += ["", "Reproduce with one command:", "", "```", tr["command"], "```"]
+    lines += ["", "## Metrics", "", "Measured by `python -m genlab eval " + m.id + "` (see genlab/evaluate.py).", "",
+              metrics_table(m.metrics) if m.metrics else "Not evaluated yet.", "",
+              "## License", "", "Weights: MIT, like genlab. Data: see above.", ""]
+    return "\n".join(lines)

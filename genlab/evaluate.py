@@ -1,0 +1,165 @@
+"""``python -m genlab eval ID``: quality metrics measured with the shipped MNIST classifier.
+
+Generative models: classifier-feature FID (1,000 samples vs the 1,000 held-out digits), a
+classifier-based Inception Score, class coverage and mean top-1 confidence; VAEs add held-out
+reconstruction error, negative ELBO (nats per image) and active units. The same metrics for 1,000
+real training digits give the floor. Results, the quality bars and the card go into the folder.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from genlab import data as gdata
+from genlab import latent, metrics, render
+from genlab.cards import model_card
+from genlab.checkpoints import Checkpoint, load_checkpoint, parse_manifest, write_manifest
+from genlab.engine import Engine
+from genlab.registry import Registry
+
+CLASSIFIER_ID = "mnist-classifier"
+N_SAMPLES = 1000
+ELBO_SAMPLES = 10
+
+# Quality bars for the shipped checkpoints (issue: real pretrained checkpoints).
+BARS = {
+    "mnist-dcgan": {"fid_within_5x_floor": lambda m: m["fid"] <= 5 * m["floor"]["fid"],
+                    "every_class_5_to_20pct": lambda m: all(0.05 <= s <= 0.20 for s in m["class_coverage"]),
+                    "confidence_ge_0.9": lambda m: m["mean_confidence"] >= 0.9},
+    "mnist-vae": {"nelbo_le_110": lambda m: m["nelbo_nats"] <= 110},
+    "mnist-vae-2d": {"nelbo_le_160": lambda m: m["nelbo_nats"] <= 160},
+    "mnist-classifier": {"accuracy_ge_0.98": lambda m: m["heldout_accuracy"] >= 0.98},
+}
+
+
+def classifier_view(x: torch.Tensor, value_range) -> torch.Tensor:
+    """Images ``[N, C, H, W]`` in ``value_range`` -> ``[N, 1, 28, 28]`` in [0, 1] for the classifier."""
+    lo, hi = value_range
+    x = ((x - lo) / (hi - lo)).clamp(0, 1)
+    if x.shape[1] == 3:
+        x = x.mean(1, keepdim=True)
+    if x.shape[-1] != 28:
+        x = F.interpolate(x, size=(28, 28), mode="bilinear", antialias=True, align_corners=False)
+    return x
+
+
+def feats_probs(engine: Engine, clf: Checkpoint, x01: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Classifier penultimate features ``[N, F]`` and class probabilities ``[N, K]``."""
+    feats = engine.apply(clf.model, x01, "features")
+    probs = torch.softmax(clf.model.head(feats), 1)
+    return feats.double().numpy(), probs.double().numpy()
+
+
+def sample_metrics(feats, probs, ref_feats) -> dict:
+    is_mean, _ = metrics.inception_score(probs)
+    return {"fid": float(metrics.frechet_distance(feats, ref_feats)), "inception_score": float(is_mean),
+            "class_coverage": [round(float(s), 4) for s in metrics.class_coverage(probs)],
+            "mean_confidence": float(metrics.mean_confidence(probs))}
+
+
+def real_floor(engine, clf, digits) -> dict:
+    """Metrics of 1,000 real training digits against the held-out digits: the best a model can do."""
+    tr_x, _ = digits.train()
+    pick = np.random.default_rng(0).choice(len(tr_x), N_SAMPLES, replace=False)
+    te_x, _ = digits.test()
+    f_tr, p_tr = feats_probs(engine, clf, gdata.to_range(tr_x[pick]))
+    f_te, _ = feats_probs(engine, clf, gdata.to_range(te_x))
+    return sample_metrics(f_tr, p_tr, f_te)
+
+
+@torch.inference_mode()
+def vae_metrics(engine, ckpt, digits) -> dict:
+    """Held-out reconstruction MSE, negative ELBO (Bernoulli, nats/image, mean of 10 draws), active units."""
+    m = ckpt.manifest
+    x = gdata.to_range(digits.test()[0], m.output_range, m.image_size, m.channels)
+    mu, logvar = engine.encode(ckpt, x)
+    recon = engine.decode(ckpt, mu)
+    gen = latent.cpu_generator(0)
+    nll = torch.zeros(len(x), dtype=torch.float64)
+    for _ in range(ELBO_SAMPLES):
+        z = mu + torch.randn(mu.shape, generator=gen) * torch.exp(0.5 * logvar)
+        nll += torch.as_tensor(metrics.bernoulli_nll(x, engine.decode(ckpt, z)), dtype=torch.float64)
+    kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1).double()
+    au, _ = metrics.active_units(mu.numpy())
+    return {"heldout_recon_mse": float(((recon - x) ** 2).mean()),
+            "nelbo_nats": float((nll / ELBO_SAMPLES + kl).mean()), "kl_nats": float(kl.mean()),
+            "active_units": int(au)}
+
+
+@torch.inference_mode()
+def evaluate(ckpt: Checkpoint, clf: Checkpoint, digits, engine: Engine | None = None) -> dict:
+    """All metrics for one loaded checkpoint, with the real-data floor and the quality bars."""
+    engine = engine or Engine()
+    m = ckpt.manifest
+    te_x, te_y = digits.test()
+    if m.family == "classifier":
+        logits = engine.apply(ckpt.model, gdata.to_range(te_x))
+        out = {"heldout_accuracy": float((logits.argmax(1).numpy() == te_y).mean()), "n_heldout": len(te_y)}
+    else:
+        z = latent.sample(N_SAMPLES, m.latent_size, seed=0)
+        imgs = engine.decode(ckpt, z)
+        f_gen, p_gen = feats_probs(engine, clf, classifier_view(imgs, m.output_range))
+        f_te, _ = feats_probs(engine, clf, gdata.to_range(te_x))
+        out = sample_metrics(f_gen, p_gen, f_te)
+        if m.family == "vae":
+            out.update(vae_metrics(engine, ckpt, digits))
+        out["floor"] = real_floor(engine, clf, digits)
+    out["classifier"] = CLASSIFIER_ID
+    bars = BARS.get(m.id, {})
+    if bars:
+        out["bars"] = {name: bool(check(out)) for name, check in bars.items()}
+    return out
+
+
+def find_classifier(folder: Path) -> Checkpoint | None:
+    """The shipped classifier: the folder itself if it is one, else from the default registry roots."""
+    if parse_manifest(folder).family == "classifier":
+        return load_checkpoint(folder)
+    reg = Registry()
+    return reg.get(CLASSIFIER_ID) if CLASSIFIER_ID in reg.ids() else None
+
+
+def preview(ckpt: Checkpoint, digits, engine: Engine) -> np.ndarray:
+    """64 samples from seed 0 (generative) or 64 held-out digits with predicted labels (classifier)."""
+    m = ckpt.manifest
+    if m.family == "classifier":
+        x = gdata.to_range(digits.test()[0][::16][:64])
+        pred = engine.apply(ckpt.model, x).argmax(1).tolist()
+        tiles = render.label_tiles(render.to_uint8(x, (0, 1)), [str(p) for p in pred], scale=2)
+        return render.grid(tiles, 8)
+    tiles = engine.decode_uint8(ckpt, latent.sample(64, m.latent_size, seed=0))
+    return render.upscale(render.grid(tiles, 8), 2)
+
+
+def finish_folder(folder: str | Path, run_metrics: bool = True) -> dict:
+    """Evaluate (when possible), then write metrics into the manifest, the preview and the card."""
+    folder = Path(folder)
+    engine, digits = Engine(), gdata.load_offline_mnist()
+    ckpt = load_checkpoint(folder)
+    clf = find_classifier(folder) if run_metrics else None
+    data = parse_manifest(folder).raw
+    if clf is not None:
+        data["metrics"] = evaluate(ckpt, clf, digits, engine)
+        write_manifest(folder, data)
+    (folder / "preview.png").write_bytes(render.png_bytes(preview(ckpt, digits, engine), compress_level=9))
+    (folder / "README.md").write_text(model_card(parse_manifest(folder)), encoding="utf-8")
+    return data.get("metrics", {})
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("eval", help="measure a checkpoint's quality and record it in its manifest")
+    p.add_argument("model", help="registry id or checkpoint folder")
+    p.set_defaults(func=main)
+
+
+def main(args) -> int:
+    path = Path(args.model)
+    folder = path if (path / "manifest.json").is_file() else Registry().entry(args.model).folder
+    result = finish_folder(folder)
+    for k, v in result.items():
+        print(f"{k:>22}: {v}")
+    bars = result.get("bars", {})
+    return 0 if all(bars.values()) else 1

@@ -1,0 +1,193 @@
+"""``python -m genlab train dcgan|vae|classifier``: trains on a dataset and writes a registry folder.
+
+The loops (training/loops.py) yield stats; this module shows them with tqdm, writes sample grids,
+keeps resume state and epoch snapshots, and exports the checkpoint with its manifest, card and preview.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from genlab import data as gdata
+from genlab import latent, render
+from genlab.checkpoints import load_checkpoint, save_checkpoint
+from genlab.configs import ClassifierConfig, ConvVAEConfig, DCGANConfig, MLPVAEConfig
+from genlab.models import get_architecture
+from genlab.training.loops import ClassifierTrainer, GANTrainer, VAETrainer
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("train", help="train a model and write a registry folder")
+    p.add_argument("family", choices=["dcgan", "vae", "classifier"])
+    p.add_argument("--dataset", default="mnist-offline", help="mnist-offline | mnist | fashionmnist | cifar10 | celeba | folder:PATH")
+    p.add_argument("--out", required=True, help="checkpoint folder to write, e.g. checkpoints/my-model")
+    p.add_argument("--id", help="registry id (default: the folder name)")
+    p.add_argument("--title")
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default=None)
+    p.add_argument("--image-size", type=int, default=28)
+    p.add_argument("--channels", type=int, default=1)
+    p.add_argument("--limit", type=int, default=0, help="use only the first N training images (smoke runs)")
+    p.add_argument("--snapshots", default="1,2,5,10", help="epochs whose generator/decoder weights are kept (plus the final one)")
+    p.add_argument("--sample-every", type=int, default=1, help="write a sample grid every N epochs (0: never)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/.train/state.safetensors")
+    p.add_argument("--keep-state", action="store_true", help="keep the resume state after finishing")
+    p.add_argument("--no-eval", action="store_true", help="skip the evaluation at the end")
+    g = p.add_argument_group("dcgan")
+    g.add_argument("--nz", type=int, default=100)
+    g.add_argument("--ngf", type=int, default=64)
+    g.add_argument("--ndf", type=int, default=64)
+    g.add_argument("--loss", choices=["ns", "wgan-gp"], default="ns")
+    v = p.add_argument_group("vae")
+    v.add_argument("--arch", choices=["conv", "mlp"], default="conv")
+    v.add_argument("--z-dim", type=int, default=16)
+    v.add_argument("--base", type=int, default=32)
+    v.add_argument("--hidden", type=int, default=256)
+    v.add_argument("--beta", type=float, default=1.0)
+    v.add_argument("--likelihood", choices=["bernoulli", "gaussian"], default="bernoulli")
+    v.add_argument("--binarize", action="store_true", help="dynamic binarization of training pixels")
+    p.set_defaults(func=main)
+
+
+def build_model(args) -> tuple[str, torch.nn.Module, dict]:
+    """(architecture name, main module, aux modules) from CLI args."""
+    if args.family == "dcgan":
+        cfg = DCGANConfig(image_size=args.image_size, channels=args.channels, nz=args.nz, ngf=args.ngf,
+                          ndf=args.ndf, d_norm="batch" if args.loss == "ns" else "none")
+        arch = get_architecture("dcgan")
+        return "dcgan", arch.build(cfg), {"discriminator": arch.aux["discriminator"](cfg)}
+    if args.family == "classifier":
+        return "classifier", get_architecture("classifier").build(ClassifierConfig(args.image_size, args.channels)), {}
+    if args.arch == "mlp":
+        cfg = MLPVAEConfig(image_size=args.image_size, channels=args.channels, hidden=args.hidden, z_dim=args.z_dim)
+        return "mlp_vae", get_architecture("mlp_vae").build(cfg), {}
+    cfg = ConvVAEConfig(image_size=args.image_size, channels=args.channels, z_dim=args.z_dim, base=args.base,
+                        hidden=args.hidden, beta=args.beta)
+    return "conv_vae", get_architecture("conv_vae").build(cfg), {}
+
+
+def load_training_data(args, value_range) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """(images [N, C, H, W] in value_range, labels [N], dataset info for the manifest)."""
+    if args.dataset == "mnist-offline":
+        digits = gdata.load_offline_mnist()
+        imgs, labels = digits.train()
+        x = gdata.to_range(imgs, value_range, args.image_size, args.channels)
+        info = {"name": "mnist-offline", "source": digits.source, "n_train": len(digits.train_idx),
+                "n_test": len(digits.test_idx), "split_seed": digits.split_seed, "license": gdata.MNIST_LICENSE}
+        y = torch.as_tensor(labels)
+    else:
+        ds = gdata.get_dataset(args.dataset, "train", value_range, args.image_size, args.channels)
+        loader = torch.utils.data.DataLoader(ds, batch_size=256)
+        xs, ys = zip(*loader)
+        x, y = torch.cat(xs), torch.cat(ys)
+        info = {"name": args.dataset, "n_train": len(x)}
+    if args.limit:  # a seeded random subset, so every class appears even in smoke runs
+        keep = torch.randperm(len(x), generator=torch.Generator().manual_seed(args.seed))[: args.limit]
+        x, y = x[keep], y[keep]
+        info["n_train"] = len(x)
+    return x, y, info
+
+
+def make_trainer(args, model, aux, device):
+    lr = args.lr
+    if args.family == "dcgan":
+        return GANTrainer(model, aux["discriminator"], loss=args.loss, lr=lr or (2e-4 if args.loss == "ns" else 1e-4),
+                          batch_size=args.batch_size, seed=args.seed, device=device)
+    if args.family == "vae":
+        return VAETrainer(model, likelihood=args.likelihood, beta=args.beta, lr=lr or 1e-3,
+                          batch_size=args.batch_size, seed=args.seed, device=device, binarize=args.binarize)
+    return ClassifierTrainer(model, lr=lr or 1e-3, batch_size=args.batch_size, seed=args.seed, device=device)
+
+
+def _fmt(stats: dict) -> dict:
+    return {k: f"{v:.3f}" for k, v in stats.items()}
+
+
+def run_epochs(args, trainer, model, x, y, out: Path, start: int, fixed_z) -> tuple[dict, dict, int]:
+    """Train from ``start`` to ``args.epochs``; returns (last stats, snapshots, steps)."""
+    state_dir = out / ".train"
+    snap_epochs = {int(e) for e in args.snapshots.split(",") if e.strip()} if args.snapshots else set()
+    snapshots, steps, stats = load_snapshots(state_dir), 0, {}
+    for epoch in range(start + 1, args.epochs + 1):
+        bar = tqdm(trainer.epoch(x, y), total=len(x) // args.batch_size, desc=f"epoch {epoch}/{args.epochs}",
+                   leave=False, file=sys.stderr, mininterval=1.0)
+        for stats in bar:
+            steps += 1
+            bar.set_postfix(_fmt(stats), refresh=False)
+        tqdm.write(f"epoch {epoch}: " + " ".join(f"{k}={v}" for k, v in _fmt(stats).items()), file=sys.stderr)
+        if epoch in snap_epochs and epoch != args.epochs and args.family != "classifier":
+            snapshots[epoch] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            save_file({f"{epoch}.{k}": v for k, v in snapshots[epoch].items()}, state_dir / f"snap-{epoch}.safetensors")
+        if fixed_z is not None and args.sample_every and epoch % args.sample_every == 0:
+            write_samples(model, fixed_z, state_dir / "samples" / f"epoch-{epoch:04d}.png")
+        save_file(trainer.state(), state_dir / "state.safetensors")
+        (state_dir / "state.json").write_text(json.dumps({"epoch": epoch, "argv": sys.argv[1:]}))
+    return stats, snapshots, steps
+
+
+def load_snapshots(state_dir: Path) -> dict:
+    snaps = {}
+    for f in state_dir.glob("snap-*.safetensors"):
+        flat = load_file(f)
+        epoch = int(f.stem.split("-")[1])
+        snaps[epoch] = {k.split(".", 1)[1]: v for k, v in flat.items()}
+    return snaps
+
+
+def write_samples(model, z, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with torch.inference_mode():
+        imgs = model.decode(z.to(next(model.parameters()).device)).cpu()
+    rng = (-1.0, 1.0) if model.__class__.__name__ == "Generator" else (0.0, 1.0)
+    path.write_bytes(render.png_bytes(render.upscale(render.grid(render.to_uint8(imgs, rng), 8), 2)))
+
+
+def main(args) -> int:
+    out = Path(args.out)
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    arch_name, model, aux = build_model(args)
+    arch = get_architecture(arch_name)
+    x, y, info = load_training_data(args, arch.output_range)
+    trainer = make_trainer(args, model, aux, device)
+    start = 0
+    state_file = out / ".train" / "state.safetensors"
+    if args.resume and state_file.is_file():
+        trainer.load_state(load_file(state_file))
+        start = json.loads((out / ".train" / "state.json").read_text())["epoch"]
+        print(f"resuming {out} after epoch {start}", file=sys.stderr)
+    (out / ".train").mkdir(parents=True, exist_ok=True)
+    fixed_z = latent.sample(64, model.latent_size, seed=1234) if args.family != "classifier" else None
+    t0 = time.time()
+    stats, snapshots, steps = run_epochs(args, trainer, model, x, y, out, start, fixed_z)
+    model, aux = model.cpu().eval(), {k: m.cpu().eval() for k, m in aux.items()}
+    training = {"family": args.family, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+                "seed": args.seed, "device": str(device), "seconds": round(time.time() - t0, 1), "steps": steps,
+                "final_stats": stats, "torch": torch.__version__,
+                "command": "python -m genlab " + " ".join(shlex.quote(a) for a in sys.argv[1:])}
+    if args.family == "dcgan":
+        training["loss"] = args.loss
+    if args.family == "vae":
+        training.update(likelihood=args.likelihood, beta=args.beta, binarize=args.binarize)
+    mid = args.id or out.name
+    save_checkpoint(out, model, id=mid, architecture=arch_name, title=args.title, aux=aux,
+                    snapshots=snapshots, dataset=info, training=training)
+    from genlab import evaluate  # late import: evaluation pulls in the classifier and data
+
+    evaluate.finish_folder(out, run_metrics=not args.no_eval)
+    if not args.keep_state:
+        shutil.rmtree(out / ".train", ignore_errors=True)
+    load_checkpoint(out)  # the folder we wrote must load
+    print(f"wrote {out}", file=sys.stderr)
+    return 0

@@ -1,0 +1,204 @@
+"""Training loops that yield step statistics. No printing, no files: the CLI displays and saves.
+
+Each trainer holds its modules and optimizers, exposes ``state()``/``load_state()`` as flat tensor
+dicts (safetensors-friendly, for resume), and ``epoch(data, labels)`` yields one stats dict per step.
+Data are in-memory tensors already in the family's value range.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genlab.models.dcgan import init_weights
+
+
+def batches(n: int, batch_size: int, gen: torch.Generator) -> Iterator[torch.Tensor]:
+    """Shuffled index batches (drop the last partial batch, so BatchNorm never sees a batch of 1)."""
+    perm = torch.randperm(n, generator=gen)
+    for i in range(0, n - batch_size + 1, batch_size):
+        yield perm[i : i + batch_size]
+
+
+def flat_state(prefix: str, obj) -> dict[str, torch.Tensor]:
+    """Flatten a module's or optimizer's state_dict into name -> tensor (scalars become 0-d tensors)."""
+    sd = obj.state_dict()
+    if isinstance(obj, nn.Module):
+        return {f"{prefix}.{k}": v.detach().clone() for k, v in sd.items()}
+    out = {}
+    for pid, st in sd["state"].items():
+        for k, v in st.items():
+            out[f"{prefix}.state.{pid}.{k}"] = torch.as_tensor(v).clone()
+    return out
+
+
+def load_flat_state(prefix: str, obj, flat: dict[str, torch.Tensor]) -> None:
+    if isinstance(obj, nn.Module):
+        n = len(prefix) + 1
+        obj.load_state_dict({k[n:]: v for k, v in flat.items() if k.startswith(prefix + ".")})
+        return
+    sd = obj.state_dict()
+    state: dict[int, dict] = {}
+    for k, v in flat.items():
+        if k.startswith(prefix + ".state."):
+            pid, name = k[len(prefix) + 7 :].split(".", 1)
+            state.setdefault(int(pid), {})[name] = v
+    sd["state"] = state
+    obj.load_state_dict(sd)
+
+
+class _Trainer:
+    parts: tuple[str, ...] = ()
+
+    def state(self) -> dict[str, torch.Tensor]:
+        out = {}
+        for name in self.parts:
+            out.update(flat_state(name, getattr(self, name)))
+        out["rng"] = self.gen.get_state()
+        return out
+
+    def load_state(self, flat: dict[str, torch.Tensor]) -> None:
+        for name in self.parts:
+            load_flat_state(name, getattr(self, name), flat)
+        self.gen.set_state(flat["rng"])
+
+
+class GANTrainer(_Trainer):
+    """DCGAN with the non-saturating loss (default) or WGAN-GP. Data in [-1, 1]."""
+
+    parts = ("G", "D", "opt_g", "opt_d")
+
+    def __init__(self, G, D, *, loss: str = "ns", lr: float = 2e-4, batch_size: int = 64,
+                 gp_lambda: float = 10.0, n_critic: int = 5, seed: int = 0, device="cpu"):
+        if loss not in ("ns", "wgan-gp"):
+            raise ValueError(f"loss must be 'ns' or 'wgan-gp', got {loss!r}")
+        torch.manual_seed(seed)
+        self.G, self.D = G.to(device), D.to(device)
+        self.G.apply(init_weights)
+        self.D.apply(init_weights)
+        betas = (0.5, 0.999) if loss == "ns" else (0.0, 0.9)
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=lr, betas=betas)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=lr, betas=betas)
+        self.loss, self.batch_size, self.device = loss, batch_size, device
+        self.gp_lambda, self.n_critic = gp_lambda, n_critic
+        self.gen = torch.Generator().manual_seed(seed)
+        self.nz = G.config.nz
+
+    def _noise(self, n: int) -> torch.Tensor:
+        return torch.randn(n, self.nz, generator=self.gen).to(self.device)
+
+    def _gp(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        a = torch.rand(real.shape[0], 1, 1, 1, generator=self.gen).to(self.device)
+        x = (a * real + (1 - a) * fake).requires_grad_(True)
+        (g,) = torch.autograd.grad(self.D.logits(x).sum(), x, create_graph=True)
+        return ((g.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+    def _d_step(self, real: torch.Tensor) -> dict:
+        fake = self.G(self._noise(real.shape[0])).detach()
+        lr_, lf = self.D.logits(real), self.D.logits(fake)
+        if self.loss == "ns":
+            loss = F.softplus(-lr_).mean() + F.softplus(lf).mean()
+        else:
+            loss = lf.mean() - lr_.mean() + self.gp_lambda * self._gp(real, fake)
+        self.opt_d.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_d.step()
+        return {"loss_d": loss.item(), "d_real": torch.sigmoid(lr_).mean().item(), "d_fake": torch.sigmoid(lf).mean().item()}
+
+    def _g_step(self, n: int) -> dict:
+        lf = self.D.logits(self.G(self._noise(n)))
+        loss = F.softplus(-lf).mean() if self.loss == "ns" else -lf.mean()
+        self.opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_g.step()
+        return {"loss_g": loss.item()}
+
+    def epoch(self, data: torch.Tensor, labels=None) -> Iterator[dict]:
+        self.G.train()
+        self.D.train()
+        every = 1 if self.loss == "ns" else self.n_critic
+        last_g: dict = {"loss_g": float("nan")}
+        for step, idx in enumerate(batches(len(data), self.batch_size, self.gen)):
+            stats = self._d_step(data[idx].to(self.device))
+            if step % every == 0:
+                last_g = self._g_step(len(idx))
+            yield {**stats, **last_g}
+        self.G.eval()
+        self.D.eval()
+
+
+def vae_loss(recon, x, mu, logvar, likelihood: str = "bernoulli", beta: float = 1.0, sigma: float = 0.1):
+    """Per-batch mean of (reconstruction NLL in nats, KL in nats) per image; loss = rec + beta * kl."""
+    if likelihood == "bernoulli":
+        rec = F.binary_cross_entropy(recon.clamp(1e-6, 1 - 1e-6), x, reduction="none").flatten(1).sum(1)
+    else:
+        d = x[0].numel()
+        rec = ((recon - x) ** 2).flatten(1).sum(1) / (2 * sigma**2) + d * math.log(sigma * math.sqrt(2 * math.pi))
+    kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)
+    return rec.mean(), kl.mean()
+
+
+class VAETrainer(_Trainer):
+    """Conv or MLP VAE with a Bernoulli or Gaussian likelihood and beta. Data in [0, 1]."""
+
+    parts = ("model", "opt")
+
+    def __init__(self, model, *, likelihood: str = "bernoulli", beta: float = 1.0, lr: float = 1e-3,
+                 batch_size: int = 128, seed: int = 0, device="cpu", binarize: bool = False):
+        if likelihood not in ("bernoulli", "gaussian"):
+            raise ValueError(f"likelihood must be 'bernoulli' or 'gaussian', got {likelihood!r}")
+        torch.manual_seed(seed)
+        self.model = model.to(device)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=lr)
+        self.likelihood, self.beta, self.batch_size, self.device = likelihood, beta, batch_size, device
+        self.binarize = binarize
+        self.gen = torch.Generator().manual_seed(seed)
+
+    def epoch(self, data: torch.Tensor, labels=None) -> Iterator[dict]:
+        self.model.train()
+        for idx in batches(len(data), self.batch_size, self.gen):
+            x = data[idx]
+            if self.binarize:  # dynamic binarization: a fresh Bernoulli draw of each pixel per step
+                x = torch.bernoulli(x, generator=self.gen)
+            x = x.to(self.device)
+            recon, mu, logvar = self.model(x)
+            rec, kl = vae_loss(recon, x, mu, logvar, self.likelihood, self.beta)
+            loss = rec + self.beta * kl
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt.step()
+            yield {"loss": loss.item(), "rec": rec.item(), "kl": kl.item()}
+        self.model.eval()
+
+
+class ClassifierTrainer(_Trainer):
+    """Cross-entropy with light augmentation (random shifts of up to 2 px). Data in [0, 1]."""
+
+    parts = ("model", "opt")
+
+    def __init__(self, model, *, lr: float = 1e-3, batch_size: int = 128, seed: int = 0, device="cpu"):
+        torch.manual_seed(seed)
+        self.model = model.to(device)
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=lr, weight_decay=1e-4)
+        self.batch_size, self.device = batch_size, device
+        self.gen = torch.Generator().manual_seed(seed)
+
+    def _shift(self, x: torch.Tensor) -> torch.Tensor:
+        pad = F.pad(x, (2, 2, 2, 2))
+        dx, dy = (int(v) for v in torch.randint(0, 5, (2,), generator=self.gen))
+        return pad[..., dy : dy + x.shape[-2], dx : dx + x.shape[-1]]
+
+    def epoch(self, data: torch.Tensor, labels: torch.Tensor) -> Iterator[dict]:
+        self.model.train()
+        for idx in batches(len(data), self.batch_size, self.gen):
+            x, y = self._shift(data[idx]).to(self.device), labels[idx].to(self.device)
+            logits = self.model(x)
+            loss = F.cross_entropy(logits, y)
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt.step()
+            yield {"loss": loss.item(), "acc": (logits.argmax(1) == y).float().mean().item()}
+        self.model.eval()
