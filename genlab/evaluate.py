@@ -37,8 +37,7 @@ BARS = {
 
 def classifier_view(x: torch.Tensor, value_range) -> torch.Tensor:
     """Images ``[N, C, H, W]`` in ``value_range`` -> ``[N, 1, 28, 28]`` in [0, 1] for the classifier."""
-    lo, hi = value_range
-    x = ((x - lo) / (hi - lo)).clamp(0, 1)
+    x = render.to_unit(x, value_range)
     if x.shape[1] == 3:
         x = x.mean(1, keepdim=True)
     if x.shape[-1] != 28:

@@ -31,6 +31,12 @@ def from_uint8(images: np.ndarray, value_range: tuple[float, float]) -> torch.Te
     return t * ((hi - lo) / 255.0) + lo
 
 
+def to_unit(x: torch.Tensor, value_range: tuple[float, float]) -> torch.Tensor:
+    """``x`` in ``value_range`` -> the same tensor mapped to [0, 1] (clamped)."""
+    lo, hi = value_range
+    return ((x.float() - lo) / (hi - lo)).clamp(0, 1)
+
+
 def grid_shape(n: int, nrow: int | None = None) -> tuple[int, int]:
     """(rows, cols) for n tiles; ``nrow`` is the number of tiles per row (default: near-square)."""
     cols = nrow or int(np.ceil(np.sqrt(n)))

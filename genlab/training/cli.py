@@ -37,6 +37,7 @@ def add_parser(sub) -> None:
     p.add_argument("--lr", type=float)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None)
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: cores - 1, see PERF_NOTES)")
     p.add_argument("--image-size", type=int, default=28)
     p.add_argument("--channels", type=int, default=1)
     p.add_argument("--limit", type=int, default=0, help="use only the first N training images (smoke runs)")
@@ -155,6 +156,9 @@ def write_samples(model, z, path: Path) -> None:
 
 
 def main(args) -> int:
+    from genlab.engine import default_threads
+
+    torch.set_num_threads(args.threads or default_threads())
     out = Path(args.out)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     arch_name, model, aux = build_model(args)

@@ -1,0 +1,62 @@
+"""genlab app: ``python app.py [--checkpoints DIR] [--device cuda|cpu] [--host H] [--port P]``.
+
+Builds the explorer from the checkpoint registry and serves the Gradio UI (and its HTTP API) on
+127.0.0.1 unless ``--host`` says otherwise.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+
+import torch
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="genlab: explore the latent spaces of pretrained GANs and VAEs")
+    p.add_argument("--checkpoints", action="append", default=[], help="extra registry root (repeatable)")
+    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA when available)")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"], help="autocast dtype on CUDA")
+    p.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback only)")
+    p.add_argument("--port", type=int, default=int(os.environ.get("GENLAB_PORT", 7860)))
+    p.add_argument("--auth", default=None, help="user:pass required to open the app (classroom servers)")
+    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: cores - 1)")
+    p.add_argument("--share", action="store_true", help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+def build(args):
+    """(demo, handlers) for the parsed args; also sets threads and the temp-file janitor."""
+    # Gradio reads its cache folder when components are built: choose it before anything else.
+    temp = os.environ.setdefault("GRADIO_TEMP_DIR", os.path.join(tempfile.gettempdir(), "genlab-gradio"))
+    from genlab.engine import Engine, default_threads, pick_device
+    from genlab.explore import Explorer
+    from genlab.registry import Registry, default_roots
+    from genlab.ui.files import FileStore, Janitor
+    from genlab.ui.handlers import Handlers
+    from genlab.ui.layout import build_app
+
+    torch.set_num_threads(args.threads or default_threads())
+    device = pick_device(args.device)
+    registry = Registry(default_roots(args.checkpoints), default_device=str(device))
+    explorer = Explorer(registry, Engine(device, args.precision))
+    handlers = Handlers(explorer, FileStore())
+    demo = build_app(handlers)
+    Janitor(temp).start()
+    return demo, handlers
+
+
+def main(argv=None) -> None:
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    args = parse_args(argv)
+    from genlab.ui.layout import CSS
+
+    demo, _ = build(args)
+    auth = tuple(args.auth.split(":", 1)) if args.auth else None
+    demo.queue(default_concurrency_limit=2, max_size=256)
+    demo.launch(server_name=args.host, server_port=args.port, auth=auth, css=CSS, max_file_size="20mb",
+                footer_links=["api", "gradio"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""Explorer plumbing: the user-facing error, the result type, request dataclasses, input checks."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from genlab import latent
+from genlab.latent import LatentError
+
+MAX_TILES = 256
+MAX_STEPS = 64
+MAX_SEED = 2**31 - 1
+CLASSIFIER_ID = "mnist-classifier"
+DIGITS_ID = "mnist-digits"
+
+
+class ExplorerError(ValueError):
+    """A user-facing problem with a request; the message is shown verbatim in the UI and the API."""
+
+
+@dataclass
+class RenderResult:
+    image: np.ndarray | None = None  # uint8 [H, W, C]
+    info: str = ""
+    error: str | None = None
+    data: dict = field(default_factory=dict)
+
+
+# ---- requests -----------------------------------------------------------------------------------
+@dataclass
+class SampleRequest:
+    model: str
+    seed: int = 0
+    n: int = 16
+    psi: float = 1.0
+    temperature: float = 1.0
+    labels: bool = False  # classifier label + confidence per tile
+    realism: bool = False  # discriminator score per tile (DCGAN with discriminator)
+    sort_by_realism: bool = False
+
+
+@dataclass
+class ExploreRequest:
+    model: str
+    base: Any  # latent [D] (list/JSON) the sliders start from
+    method: str = ""  # directions method ("" for none)
+    weights: tuple = ()  # per-direction offsets in sigma units
+    raw: tuple = ()  # offsets of z[0], z[1], ... (first N raw dimensions)
+    pick_dim: int = 0  # the dimension-picker slider's coordinate
+    pick_value: float = 0.0
+
+
+def check_int(name: str, value, lo: int, hi: int) -> int:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ExplorerError(f"{name} must be a whole number, got {value!r}") from None
+    if not np.isfinite(v) or v != int(v):
+        raise ExplorerError(f"{name} must be a whole number, got {value!r}")
+    if not lo <= v <= hi:
+        raise ExplorerError(f"{name} must be between {lo} and {hi} (got {int(v)})")
+    return int(v)
+
+
+def check_float(name: str, value, lo: float, hi: float) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ExplorerError(f"{name} must be a number, got {value!r}") from None
+    if not np.isfinite(v) or not lo <= v <= hi:
+        raise ExplorerError(f"{name} must be a number between {lo:g} and {hi:g} (got {value!r})")
+    return v
+
+
+def parse_latent(value, dim: int) -> torch.Tensor:
+    """A ``[dim]`` float32 latent from a list or a JSON string, or ExplorerError."""
+    if isinstance(value, str):
+        if len(value) > 200_000:
+            raise ExplorerError("latent text is too long (limit 200,000 characters)")
+        try:
+            value = json.loads(value) if value.strip() else None
+        except json.JSONDecodeError as exc:
+            raise ExplorerError(f"latent is not valid JSON: {exc.msg}") from None
+    if value is None:
+        raise ExplorerError("no current latent: draw samples and click a tile, or press Randomize")
+    try:
+        return latent.validate(value, dim).reshape(dim)
+    except LatentError as exc:
+        raise ExplorerError(str(exc)) from None

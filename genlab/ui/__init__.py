@@ -1,0 +1,1 @@
+"""The Gradio UI: handlers (widget values -> explorer -> outputs) and one layout builder."""

@@ -1,0 +1,158 @@
+"""The one layout builder: components and explicit event wiring (inputs, outputs, api_name)."""
+from __future__ import annotations
+
+import gradio as gr
+
+from genlab.explore import MAX_STEPS, MAX_TILES
+from genlab.ui.handlers import N_DIRS, N_RAW, TABLE_HEADERS, Handlers, empty_history
+
+CSS = """
+.pixelated img, img.pixelated { image-rendering: pixelated; image-rendering: crisp-edges; }
+#explore-image img { width: 280px !important; height: 280px !important; object-fit: contain; }
+#samples-grid img { width: 100% !important; max-width: 720px; height: auto !important; object-fit: contain; }
+#recon-input img { width: 140px !important; height: 140px !important; }
+#recon-compare img { width: 100% !important; max-width: 600px; height: auto !important; }
+"""
+
+# Slider path: only the latest value is computed, no progress overlay (it hides the image).
+FAST = dict(trigger_mode="always_last", show_progress="hidden", concurrency_limit=8, concurrency_id="fast")
+HEAVY = dict(concurrency_limit=2, concurrency_id="heavy")
+
+
+def _image(label, elem_id=None, height=None):
+    return gr.Image(label=label, format="png", interactive=False, elem_id=elem_id, elem_classes=["pixelated"],
+                    height=height, buttons=["download"])
+
+
+def build_app(h: Handlers) -> gr.Blocks:
+    default = h.default_model()
+    with gr.Blocks(title="genlab: latent space explorer") as demo:
+        gr.Markdown("# genlab\nExplore the latent spaces of pretrained GANs and VAEs.")
+        with gr.Row():
+            model = gr.Dropdown(h.model_choices(), value=default, label="Model", scale=3)
+            seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=2**31 - 1, scale=1)
+            new_seed = gr.Button("New seed", scale=0)
+        status = gr.Markdown("")
+        history = gr.State(empty_history())
+        with gr.Accordion("Current latent (JSON; copy it, or paste one to go there)", open=False):
+            base = gr.Textbox(label="Base latent (the sliders move from here)", lines=2, max_lines=6)
+            current = gr.Textbox(label="Current latent (base + slider offsets)", lines=2, max_lines=6)
+        with gr.Tabs():
+            with gr.Tab("Models", id="models"):
+                table = gr.Dataframe(headers=TABLE_HEADERS, value=h.models_table(), interactive=False, wrap=True)
+                card_model = gr.Dropdown([e[0] for e in h.models_table()], value=default, label="Model card")
+                card = gr.Markdown(h.model_card(default) if default else "")
+            with gr.Tab("Samples", id="samples"):
+                with gr.Row():
+                    n = gr.Slider(1, MAX_TILES, 64, step=1, label="Tiles")
+                    psi = gr.Slider(0, 1, 1, step=0.01, label="Truncation psi (1 = none)")
+                    temperature = gr.Slider(0, 3, 1, step=0.05, label="Temperature")
+                with gr.Row():
+                    labels = gr.Checkbox(False, label="Classifier label + confidence")
+                    realism = gr.Checkbox(False, label="Realism (discriminator)")
+                    sort = gr.Checkbox(False, label="Sort by realism")
+                    draw = gr.Button("Draw samples", variant="primary")
+                grid = _image("Samples (click a tile to make it the current latent)", "samples-grid")
+                grid_info = gr.Markdown("")
+            with gr.Tab("Explore", id="explore"):
+                with gr.Row():
+                    with gr.Column(scale=1):
+                        explore_img = _image("Current image", "explore-image")
+                        with gr.Row():
+                            undo, redo = gr.Button("Undo"), gr.Button("Redo")
+                            reset, randomize = gr.Button("Reset sliders"), gr.Button("Randomize")
+                    with gr.Column(scale=2):
+                        method = gr.Radio([], label="Directions")
+                        dirs = [gr.Slider(-3, 3, 0, step=0.05, label=f"direction {i + 1}") for i in range(N_DIRS)]
+                with gr.Accordion("Raw latent dimensions", open=False):
+                    raws = [gr.Slider(-3, 3, 0, step=0.05, label=f"z[{i}]") for i in range(N_RAW)]
+                    with gr.Row():
+                        pick_dim = gr.Slider(0, 99, 0, step=1, label="Dimension")
+                        pick_value = gr.Slider(-3, 3, 0, step=0.05, label="Offset of that dimension")
+                with gr.Accordion("Traversal sheet", open=False):
+                    with gr.Row():
+                        trav_index = gr.Number(0, label="Direction index (0 = first slider)", precision=0, minimum=0)
+                        trav_btn = gr.Button("Draw traversal (-3 to +3 sigma)")
+                    trav_img = _image("Traversal")
+                    trav_info = gr.Markdown("")
+            with gr.Tab("Interpolate", id="interpolate"):
+                with gr.Row():
+                    seed_a = gr.Number(1, label="Seed A", precision=0, minimum=0)
+                    seed_b = gr.Number(2, label="Seed B", precision=0, minimum=0)
+                    use_seeds = gr.Button("Use seeds A and B")
+                    add_current = gr.Button("Add current latent")
+                keyframes = gr.Textbox("1, 2", label="Keyframes: seeds, 'current', or a JSON list mixing seeds and latents")
+                with gr.Row():
+                    key_upload = gr.File(label="Image keyframe (VAE-encoded)", file_types=["image"], type="filepath")
+                    add_image = gr.Button("Add uploaded image")
+                with gr.Row():
+                    mode = gr.Radio(["slerp", "lerp"], value="slerp", label="Mode")
+                    steps = gr.Slider(2, MAX_STEPS, 16, step=1, label="Frames")
+                    fps = gr.Slider(1, 30, 12, step=1, label="GIF frames per second")
+                    interp_btn = gr.Button("Interpolate", variant="primary")
+                strip = _image("Frames")
+                with gr.Row():
+                    gif_view = gr.Image(label="Animation", format="gif", interactive=False, type="filepath",
+                                        elem_classes=["pixelated"], height=200)
+                    gif_file = gr.File(label="Download GIF")
+                interp_plot = gr.Plot(label="Classifier along the path")
+                interp_info = gr.Markdown("")
+            with gr.Tab("Reconstruct", id="reconstruct"):
+                with gr.Row():
+                    upload = gr.File(label="Upload an image", file_types=["image"], type="filepath")
+                    sketch = gr.Sketchpad(label="...or draw a digit", type="numpy", canvas_size=(280, 280))
+                with gr.Row():
+                    n_post = gr.Slider(0, 16, 6, step=1, label="Posterior samples")
+                    recon_btn = gr.Button("Reconstruct", variant="primary")
+                    send = gr.Button("Send encoding to Explore")
+                with gr.Row():
+                    recon_input = _image("What the model sees", "recon-input")
+                    recon_cmp = _image("Input | reconstruction | error heatmap", "recon-compare")
+                recon_info = gr.Markdown("")
+                recon_plot = gr.Plot(label="Posterior")
+                recon_samples = _image("Samples from q(z|x)")
+                encoding = gr.Textbox(label="Encoding (posterior mean)", lines=2, max_lines=4)
+
+        position_outputs = [base, method, *dirs, *raws, pick_dim, pick_value, current, history, explore_img]
+        slider_inputs = [model, base, method, *dirs, *raws, pick_dim, pick_value]
+        sample_inputs = [model, seed, n, psi, temperature, labels, realism, sort]
+
+        # Models
+        gr.on([card_model.change], h.model_card, card_model, card, api_name="model_card")
+        demo.load(h.models_table, None, table, api_name="models_table")
+        # Model / URL state
+        demo.load(h.from_url, None, [model, seed], api_name=False).then(
+            h.select_model, [model, seed], position_outputs, api_name=False).then(
+            h.samples, sample_inputs, [grid, grid_info], api_name=False)
+        model.input(h.select_model, [model, seed], position_outputs, api_name="select_model").then(
+            h.samples, sample_inputs, [grid, grid_info], api_name=False)
+        # Samples
+        new_seed.click(h.new_seed, None, seed, api_name="new_seed").then(
+            h.samples, sample_inputs, [grid, grid_info], api_name=False)
+        draw.click(h.samples, sample_inputs, [grid, grid_info], api_name="samples", **HEAVY)
+        grid.select(h.pick_tile, [*sample_inputs, history], position_outputs + [status], api_name=False)
+        gr.api(h.tile_latent, api_name="tile_latent")
+        # Explore: every slider renders on input (latest value only) and records history on release
+        for i, s in enumerate([*dirs, *raws, pick_value]):
+            s.input(h.explore, slider_inputs, explore_img, api_name="explore" if i == 0 else False, **FAST)
+            s.release(h.commit, [*slider_inputs, history], [current, history],
+                      api_name="commit" if i == 0 else False, **FAST)
+        method.input(h.change_method, [model, base, method, history], position_outputs, api_name="change_method")
+        base.submit(h.reset, [model, base, method, history], position_outputs, api_name="set_latent")
+        reset.click(h.reset, [model, base, method, history], position_outputs, api_name="reset")
+        randomize.click(h.randomize, [model, method, history], position_outputs, api_name="randomize")
+        undo.click(h.undo, [model, history], position_outputs, api_name="undo")
+        redo.click(h.redo, [model, history], position_outputs, api_name="redo")
+        trav_btn.click(h.traversal, [model, current, method, trav_index], [trav_img, trav_info], api_name="traversal", **HEAVY)
+        # Interpolate
+        use_seeds.click(h.seeds_keyframes, [seed_a, seed_b], keyframes, api_name=False)
+        add_current.click(h.add_keyframe, [keyframes, current], keyframes, api_name=False)
+        add_image.click(h.add_image_keyframe, [model, keyframes, key_upload], keyframes, api_name="image_keyframe")
+        interp_btn.click(h.interpolate, [model, keyframes, mode, steps, fps, current],
+                         [strip, gif_view, gif_file, interp_plot, interp_info], api_name="interpolate", **HEAVY)
+        # Reconstruct
+        recon_btn.click(h.reconstruct, [model, upload, sketch, n_post],
+                        [recon_input, recon_cmp, recon_info, recon_plot, recon_samples, encoding],
+                        api_name="reconstruct", **HEAVY)
+        send.click(h.send_to_explore, [model, encoding, history], position_outputs + [status], api_name="send_to_explore")
+    return demo
