@@ -155,6 +155,12 @@ def write_samples(model, z, path: Path) -> None:
     path.write_bytes(render.png_bytes(render.upscale(render.grid(render.to_uint8(imgs, rng), 8), 2)))
 
 
+def argv_for_card(args) -> list[str]:
+    """The command that reproduces this run (the CLI words, without --resume/--keep-state)."""
+    words = list(getattr(args, "argv", None) or sys.argv[1:])
+    return [w for w in words if w not in ("--resume", "--keep-state")]
+
+
 def main(args) -> int:
     from genlab.engine import default_threads
 
@@ -179,7 +185,8 @@ def main(args) -> int:
     training = {"family": args.family, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
                 "seed": args.seed, "device": str(device), "seconds": round(time.time() - t0, 1), "steps": steps,
                 "final_stats": stats, "torch": torch.__version__,
-                "command": "python -m genlab " + " ".join(shlex.quote(a) for a in sys.argv[1:])}
+                "resumed_from_epoch": start,
+                "command": "python -m genlab " + " ".join(shlex.quote(a) for a in argv_for_card(args))}
     if args.family == "dcgan":
         training["loss"] = args.loss
     if args.family == "vae":
