@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from genlab.checkpoints import MANIFEST, Checkpoint, CheckpointError, Manifest, 
 
 DEFAULT_ROOT = Path(__file__).resolve().parents[1] / "checkpoints"
 DEFAULT_CACHE_BYTES = 2 << 30
+RECHECK_S = 1.0  # how often a cached model's files are stat()ed for changes (keeps the hot path cheap)
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,18 @@ def scan_root(root: Path) -> list[Entry]:
     return entries
 
 
+def file_stats(folder: Path, manifest: Manifest) -> tuple:
+    """(size, mtime) of the manifest and every loaded weight file; missing files give None."""
+    out = []
+    for rel in [MANIFEST] + [f.path for f in manifest.files if f.role != "snapshot"]:
+        try:
+            st = (folder / rel).stat()
+            out.append((st.st_size, st.st_mtime_ns))
+        except OSError:
+            out.append(None)
+    return tuple(out)
+
+
 class Registry:
     """Checkpoint folders found under ``roots``; ``get`` loads and caches them per device."""
 
@@ -72,6 +86,7 @@ class Registry:
         self._loading: dict[tuple[str, str], threading.Lock] = {}
         self._cache: OrderedDict[tuple[str, str], Checkpoint] = OrderedDict()
         self.load_count = 0  # number of weight loads done, for tests and benchmarks
+        self._stamps: dict[tuple[str, str], tuple[float, tuple]] = {}  # key -> (last check, file stats)
         self.rescan()
 
     def rescan(self) -> None:
@@ -111,9 +126,10 @@ class Registry:
         device = str(device or self.default_device)
         key = (model_id, device)
         with self._lock:
-            if key in self._cache:
+            if key in self._cache and self._unchanged(key):
                 self._cache.move_to_end(key)
                 return self._cache[key]
+            self._cache.pop(key, None)
             load_lock = self._loading.setdefault(key, threading.Lock())
         with load_lock:
             with self._lock:
@@ -123,8 +139,21 @@ class Registry:
             with self._lock:
                 self.load_count += 1
                 self._cache[key] = ckpt
+                self._stamps[key] = (time.monotonic(), file_stats(ckpt.folder, ckpt.manifest))
                 self._evict()
             return ckpt
+
+    def _unchanged(self, key: tuple[str, str]) -> bool:
+        """False when the model's files changed on disk since it was loaded (checked at most every RECHECK_S)."""
+        checked, stats = self._stamps.get(key, (0.0, ()))
+        now = time.monotonic()
+        if now - checked < RECHECK_S:
+            return True
+        ckpt = self._cache[key]
+        if file_stats(ckpt.folder, ckpt.manifest) != stats:
+            return False
+        self._stamps[key] = (now, stats)
+        return True
 
     def _evict(self) -> None:
         total = sum(c.nbytes for c in self._cache.values())

@@ -86,3 +86,21 @@ def test_shipped_checkpoints_all_load():
     for mid in reg.ids():
         ckpt = reg.get(mid)
         assert sum(p.numel() for p in ckpt.model.parameters()) == ckpt.manifest.num_params
+
+
+def test_files_changed_on_disk_are_noticed(tmp_path, monkeypatch):
+    import genlab.registry as regmod
+
+    monkeypatch.setattr(regmod, "RECHECK_S", 0.0)
+    make_checkpoint(tmp_path, "a", "dcgan")
+    make_checkpoint(tmp_path, "b", "conv_vae")
+    reg = Registry([tmp_path])
+    reg.get("a")
+    reg.get("b")
+    (tmp_path / "a" / "model.safetensors").write_bytes(b"corrupted while serving")
+    with pytest.raises(CheckpointError, match="differs from the manifest|sha256"):
+        reg.get("a")
+    assert reg.get("b").manifest.id == "b"  # the others keep working
+    (tmp_path / "b" / "model.safetensors").unlink()
+    with pytest.raises(CheckpointError, match="missing weight file"):
+        reg.get("b")

@@ -29,10 +29,10 @@ def build_app(h: Handlers) -> gr.Blocks:
     with gr.Blocks(title="genlab: latent space explorer") as demo:
         gr.Markdown("# genlab\nExplore the latent spaces of pretrained GANs and VAEs.")
         with gr.Row():
-            model = gr.Dropdown(h.model_choices(), value=default, label="Model", scale=3)
+            model = gr.Dropdown(h.model_choices(), value=default, label="Model", scale=3, elem_id="model")
             seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=2**31 - 1, scale=1)
             new_seed = gr.Button("New seed", scale=0)
-        status = gr.Markdown("")
+        status = gr.Markdown("", elem_id="status")
         history = gr.State(empty_history())
         with gr.Accordion("Current latent (JSON; copy it, or paste one to go there)", open=False):
             base = gr.Textbox(label="Base latent (the sliders move from here)", lines=2, max_lines=6)
@@ -51,7 +51,7 @@ def build_app(h: Handlers) -> gr.Blocks:
                     labels = gr.Checkbox(False, label="Classifier label + confidence")
                     realism = gr.Checkbox(False, label="Realism (discriminator)")
                     sort = gr.Checkbox(False, label="Sort by realism")
-                    draw = gr.Button("Draw samples", variant="primary")
+                    draw = gr.Button("Draw samples", variant="primary", elem_id="draw-btn")
                 grid = _image("Samples (click a tile to make it the current latent)", "samples-grid")
                 grid_info = gr.Markdown("")
             with gr.Tab("Explore", id="explore"):
@@ -63,7 +63,7 @@ def build_app(h: Handlers) -> gr.Blocks:
                             reset, randomize = gr.Button("Reset sliders"), gr.Button("Randomize")
                     with gr.Column(scale=2):
                         method = gr.Radio([], label="Directions")
-                        dirs = [gr.Slider(-3, 3, 0, step=0.05, label=f"direction {i + 1}") for i in range(N_DIRS)]
+                        dirs = [gr.Slider(-3, 3, 0, step=0.05, label=f"direction {i + 1}", elem_id=f"dir-{i}") for i in range(N_DIRS)]
                 with gr.Accordion("Raw latent dimensions", open=False):
                     raws = [gr.Slider(-3, 3, 0, step=0.05, label=f"z[{i}]") for i in range(N_RAW)]
                     with gr.Row():
@@ -89,21 +89,21 @@ def build_app(h: Handlers) -> gr.Blocks:
                     mode = gr.Radio(["slerp", "lerp"], value="slerp", label="Mode")
                     steps = gr.Slider(2, MAX_STEPS, 16, step=1, label="Frames")
                     fps = gr.Slider(1, 30, 12, step=1, label="GIF frames per second")
-                    interp_btn = gr.Button("Interpolate", variant="primary")
-                strip = _image("Frames")
+                    interp_btn = gr.Button("Interpolate", variant="primary", elem_id="interp-btn")
+                strip = _image("Frames", "interp-strip")
                 with gr.Row():
                     gif_view = gr.Image(label="Animation", format="gif", interactive=False, type="filepath",
                                         elem_classes=["pixelated"], height=200)
                     gif_file = gr.File(label="Download GIF")
-                interp_plot = gr.Plot(label="Classifier along the path")
+                interp_plot = gr.Plot(label="Classifier along the path", elem_id="interp-plot")
                 interp_info = gr.Markdown("")
             with gr.Tab("Reconstruct", id="reconstruct"):
                 with gr.Row():
-                    upload = gr.File(label="Upload an image", file_types=["image"], type="filepath")
+                    upload = gr.File(label="Upload an image", file_types=["image"], type="filepath", elem_id="recon-upload")
                     sketch = gr.Sketchpad(label="...or draw a digit", type="numpy", canvas_size=(280, 280))
                 with gr.Row():
                     n_post = gr.Slider(0, 16, 6, step=1, label="Posterior samples")
-                    recon_btn = gr.Button("Reconstruct", variant="primary")
+                    recon_btn = gr.Button("Reconstruct", variant="primary", elem_id="recon-btn")
                     send = gr.Button("Send encoding to Explore")
                 with gr.Row():
                     recon_input = _image("What the model sees", "recon-input")

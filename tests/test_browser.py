@@ -1,0 +1,165 @@
+"""A real browser (Debian chromium, driven by playwright) on the launched app.
+
+Opens every view, drags a slider with the mouse and checks that the image changed and that the
+final image is exactly the one for the final slider value, uploads an image for reconstruction,
+and saves screenshots under tests/artifacts/.
+"""
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from server import running_app
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+DIGITS = Path(__file__).resolve().parents[1] / "checkpoints" / "mnist-digits" / "digits.npz"
+
+pytestmark = [pytest.mark.browser, pytest.mark.server,
+              pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian chromium not installed")]
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    with running_app(tmp_path_factory.mktemp("app")) as (url, handlers):
+        yield url, handlers
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    ctx = browser.new_context(viewport={"width": 1280, "height": 1100})
+    pg = ctx.new_page()
+    pg.errors = []
+    pg.on("console", lambda m: pg.errors.append(m.text) if m.type == "error" else None)
+    pg.on("pageerror", lambda e: pg.errors.append(str(e)))
+    yield pg
+    ctx.close()
+
+
+def shot(page, name):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def image_pixels(page, selector) -> np.ndarray:
+    src = page.locator(f"{selector} img").first.get_attribute("src")
+    body = page.request.get(src).body()
+    return np.asarray(Image.open(io.BytesIO(body)))
+
+
+def wait_image(page, selector, not_src=None, timeout=30000):
+    page.wait_for_function(
+        """([sel, old]) => { const i = document.querySelector(sel + ' img');
+             return i && i.complete && i.naturalWidth > 0 && i.src !== old; }""",
+        arg=[selector, not_src or ""], timeout=timeout)
+    return page.locator(f"{selector} img").first.get_attribute("src")
+
+
+def open_tab(page, name):
+    page.get_by_role("tab", name=name).click()
+
+
+def drag_slider(page, elem_id, fraction_to):
+    """A real mouse drag of a range input's thumb from the middle to ``fraction_to`` of its width."""
+    rng = page.locator(f"#{elem_id} input[type=range]")
+    box = rng.bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] / 2, y)
+    page.mouse.down()
+    for k in range(1, 21):
+        x = box["x"] + box["width"] * (0.5 + (fraction_to - 0.5) * k / 20)
+        page.mouse.move(x, y)
+        page.wait_for_timeout(25)
+    page.mouse.up()
+    return float(page.locator(f"#{elem_id} input[type=number]").input_value())
+
+
+def test_url_state_and_every_view(app, page):
+    url, _ = app
+    page.goto(url + "?model=mnist-vae&seed=7")
+    wait_image(page, "#explore-image")
+    assert "mnist-vae" in page.locator("#model input").input_value()
+    for tab in ("Models", "Samples", "Explore", "Interpolate", "Reconstruct"):
+        open_tab(page, tab)
+        page.wait_for_timeout(300)
+        shot(page, f"view-{tab.lower()}")
+    open_tab(page, "Models")
+    assert page.get_by_text("mnist-classifier").first.is_visible()
+    assert not page.errors, page.errors
+
+
+def test_drag_updates_image_and_final_frame_matches(app, page):
+    url, handlers = app
+    page.goto(url + "?model=mnist-dcgan&seed=3")
+    open_tab(page, "Explore")
+    first = wait_image(page, "#explore-image")
+    before = image_pixels(page, "#explore-image")
+    value = drag_slider(page, "dir-0", 0.9)
+    assert value > 1.0
+    page.wait_for_timeout(1500)  # let the last queued render land
+    wait_image(page, "#explore-image", not_src=first)
+    shown = image_pixels(page, "#explore-image")
+    base = page.locator("textarea").first.input_value()
+    method = "ganspace"
+    expected = handlers.explore("mnist-dcgan", base, method, value, *[0] * 7, *[0] * 4, 0, 0)
+    assert not np.array_equal(shown, before), "the image did not change while dragging"
+    assert np.array_equal(shown, expected), "the final image does not match the final slider value"
+    shot(page, "explore-after-drag")
+    assert not page.errors, page.errors
+
+
+def test_tile_click_sets_current_latent(app, page):
+    url, _ = app
+    page.goto(url + "?model=mnist-dcgan&seed=11")
+    open_tab(page, "Samples")
+    wait_image(page, "#samples-grid")
+    box = page.locator("#samples-grid img").first.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.07, box["y"] + box["height"] * 0.07)  # the first tile
+    page.wait_for_function("() => document.querySelector('#status').innerText.includes('picked tile')", timeout=20000)
+    shot(page, "samples-picked")
+    assert not page.errors, page.errors
+
+
+def test_interpolation_view(app, page):
+    url, _ = app
+    page.goto(url + "?model=mnist-dcgan&seed=1")
+    open_tab(page, "Interpolate")
+    page.locator("#interp-btn").click()
+    wait_image(page, "#interp-strip")
+    page.wait_for_selector("#interp-plot .plotly, #interp-plot .js-plotly-plot", timeout=20000)
+    shot(page, "interpolate")
+    assert not page.errors, page.errors
+
+
+def test_upload_for_reconstruction(app, page, tmp_path):
+    url, _ = app
+    d = np.load(DIGITS, allow_pickle=False)
+    digit = 255 - d["images"][d["test_idx"][0]]  # dark ink on white paper
+    path = tmp_path / "digit.png"
+    Image.fromarray(np.pad(digit, 30, constant_values=255)).save(path)
+    page.goto(url + "?model=mnist-vae&seed=0")
+    open_tab(page, "Reconstruct")
+    page.locator("#recon-upload input[type=file]").set_input_files(str(path))
+    page.wait_for_timeout(800)
+    page.locator("#recon-btn").click()
+    wait_image(page, "#recon-compare")
+    seen = image_pixels(page, "#recon-input")
+    assert seen.shape[:2] == (28, 28) and seen[0, 0] == 0  # shown as the model sees it
+    page.get_by_text("MSE").first.wait_for()
+    shot(page, "reconstruct")
+    assert not page.errors, page.errors
