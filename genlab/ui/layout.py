@@ -39,7 +39,7 @@ def build_app(h: Handlers) -> gr.Blocks:
             current = gr.Textbox(label="Current latent (base + slider offsets)", lines=2, max_lines=6)
         with gr.Tabs():
             with gr.Tab("Models", id="models"):
-                table = gr.Dataframe(headers=TABLE_HEADERS, value=h.models_table(), interactive=False, wrap=True)
+                table = gr.Dataframe(headers=TABLE_HEADERS, value=h.models_table(), interactive=False, wrap=True, elem_id="models-table")
                 card_model = gr.Dropdown([e[0] for e in h.models_table()], value=default, label="Model card")
                 card = gr.Markdown(h.model_card(default) if default else "")
             with gr.Tab("Samples", id="samples"):
