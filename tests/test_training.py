@@ -38,7 +38,7 @@ def train(out: Path, *args) -> int:
 
 @pytest.mark.parametrize("family,extra", [
     ("dcgan", ["--ngf", "4", "--ndf", "4", "--nz", "8"]),
-    ("dcgan", ["--ngf", "4", "--ndf", "4", "--nz", "8", "--loss", "wgan-gp"]),
+    ("dcgan", ["--ngf", "4", "--ndf", "4", "--nz", "8", "--loss", "wgan-gp", "--ema", "0.9"]),
     ("vae", ["--z-dim", "3", "--base", "4", "--hidden", "8"]),
     ("vae", ["--arch", "mlp", "--z-dim", "2", "--hidden", "8", "--likelihood", "gaussian"]),
     ("classifier", []),
@@ -104,3 +104,14 @@ def test_cli_resume_flag(tmp_path, digit_folder):
 def test_unreachable_dataset_is_a_clear_error(tmp_path, capsys):
     rc = cli_main(["train", "vae", "--dataset", "nope", "--out", str(tmp_path / "x"), "--epochs", "1"])
     assert rc == 2 and "nope" in capsys.readouterr().err
+
+
+def test_ema_generator_tracks_the_average():
+    cfg = DCGANConfig(image_size=28, channels=1, nz=8, ngf=4, ndf=4)
+    t = GANTrainer(Generator(cfg), Discriminator(cfg), batch_size=32, seed=0, ema=0.5)
+    start = {k: v.clone() for k, v in t.G_ema.state_dict().items()}
+    list(t.epoch(torch.rand(64, 1, 28, 28) * 2 - 1))
+    w_live, w_ema, w0 = t.G.main[0].weight, t.G_ema.main[0].weight, start["main.0.weight"]
+    assert not torch.equal(w_ema, w0) and not torch.equal(w_ema, w_live)
+    assert t.generator is t.G_ema and not w_ema.requires_grad
+    assert GANTrainer(Generator(cfg), Discriminator(cfg)).generator.training  # ema off: the live G

@@ -51,6 +51,7 @@ def add_parser(sub) -> None:
     g.add_argument("--ngf", type=int, default=64)
     g.add_argument("--ndf", type=int, default=64)
     g.add_argument("--loss", choices=["ns", "wgan-gp"], default="ns")
+    g.add_argument("--ema", type=float, default=0.0, help="EMA decay of the exported generator's weights (e.g. 0.999; 0 = off)")
     v = p.add_argument_group("vae")
     v.add_argument("--arch", choices=["conv", "mlp"], default="conv")
     v.add_argument("--z-dim", type=int, default=16)
@@ -105,7 +106,7 @@ def make_trainer(args, model, aux, device):
     lr = args.lr
     if args.family == "dcgan":
         return GANTrainer(model, aux["discriminator"], loss=args.loss, lr=lr or (2e-4 if args.loss == "ns" else 1e-4),
-                          batch_size=args.batch_size, seed=args.seed, device=device)
+                          batch_size=args.batch_size, seed=args.seed, device=device, ema=args.ema)
     if args.family == "vae":
         return VAETrainer(model, likelihood=args.likelihood, beta=args.beta, lr=lr or 1e-3,
                           batch_size=args.batch_size, seed=args.seed, device=device, binarize=args.binarize)
@@ -114,6 +115,11 @@ def make_trainer(args, model, aux, device):
 
 def _fmt(stats: dict) -> dict:
     return {k: f"{v:.3f}" for k, v in stats.items()}
+
+
+def exported(trainer, model):
+    """The module that is shipped: a GAN trainer's (EMA) generator, else the model itself."""
+    return getattr(trainer, "generator", model)
 
 
 def run_epochs(args, trainer, model, x, y, out: Path, start: int, fixed_z) -> tuple[dict, dict, int]:
@@ -129,10 +135,10 @@ def run_epochs(args, trainer, model, x, y, out: Path, start: int, fixed_z) -> tu
             bar.set_postfix(_fmt(stats), refresh=False)
         tqdm.write(f"epoch {epoch}: " + " ".join(f"{k}={v}" for k, v in _fmt(stats).items()), file=sys.stderr)
         if epoch in snap_epochs and epoch != args.epochs and args.family != "classifier":
-            snapshots[epoch] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            snapshots[epoch] = {k: v.detach().cpu().clone() for k, v in exported(trainer, model).state_dict().items()}
             save_file({f"{epoch}.{k}": v for k, v in snapshots[epoch].items()}, state_dir / f"snap-{epoch}.safetensors")
         if fixed_z is not None and args.sample_every and epoch % args.sample_every == 0:
-            write_samples(model, fixed_z, state_dir / "samples" / f"epoch-{epoch:04d}.png")
+            write_samples(exported(trainer, model), fixed_z, state_dir / "samples" / f"epoch-{epoch:04d}.png")
         save_file(trainer.state(), state_dir / "state.safetensors")
         (state_dir / "state.json").write_text(json.dumps({"epoch": epoch, "argv": sys.argv[1:]}))
     return stats, snapshots, steps
@@ -181,14 +187,14 @@ def main(args) -> int:
     fixed_z = latent.sample(64, model.latent_size, seed=1234) if args.family != "classifier" else None
     t0 = time.time()
     stats, snapshots, steps = run_epochs(args, trainer, model, x, y, out, start, fixed_z)
-    model, aux = model.cpu().eval(), {k: m.cpu().eval() for k, m in aux.items()}
+    model, aux = exported(trainer, model).cpu().eval(), {k: m.cpu().eval() for k, m in aux.items()}
     training = {"family": args.family, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
                 "seed": args.seed, "device": str(device), "seconds": round(time.time() - t0, 1), "steps": steps,
                 "final_stats": stats, "torch": torch.__version__,
                 "resumed_from_epoch": start,
                 "command": "python -m genlab " + " ".join(shlex.quote(a) for a in argv_for_card(args))}
     if args.family == "dcgan":
-        training["loss"] = args.loss
+        training.update(loss=args.loss, ema=args.ema)
     if args.family == "vae":
         training.update(likelihood=args.likelihood, beta=args.beta, binarize=args.binarize)
     mid = args.id or out.name

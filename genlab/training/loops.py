@@ -6,6 +6,7 @@ Data are in-memory tensors already in the family's value range.
 """
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Iterator
 
@@ -38,7 +39,9 @@ def flat_state(prefix: str, obj) -> dict[str, torch.Tensor]:
 def load_flat_state(prefix: str, obj, flat: dict[str, torch.Tensor]) -> None:
     if isinstance(obj, nn.Module):
         n = len(prefix) + 1
-        obj.load_state_dict({k[n:]: v for k, v in flat.items() if k.startswith(prefix + ".")})
+        part = {k[n:]: v for k, v in flat.items() if k.startswith(prefix + ".")}
+        if part:  # states written before this part existed (e.g. no EMA copy) leave it as built
+            obj.load_state_dict(part)
         return
     sd = obj.state_dict()
     state: dict[int, dict] = {}
@@ -69,10 +72,10 @@ class _Trainer:
 class GANTrainer(_Trainer):
     """DCGAN with the non-saturating loss (default) or WGAN-GP. Data in [-1, 1]."""
 
-    parts = ("G", "D", "opt_g", "opt_d")
+    parts = ("G", "D", "opt_g", "opt_d", "G_ema")
 
     def __init__(self, G, D, *, loss: str = "ns", lr: float = 2e-4, batch_size: int = 64,
-                 gp_lambda: float = 10.0, n_critic: int = 5, seed: int = 0, device="cpu"):
+                 gp_lambda: float = 10.0, n_critic: int = 5, seed: int = 0, device="cpu", ema: float = 0.0):
         if loss not in ("ns", "wgan-gp"):
             raise ValueError(f"loss must be 'ns' or 'wgan-gp', got {loss!r}")
         torch.manual_seed(seed)
@@ -86,6 +89,24 @@ class GANTrainer(_Trainer):
         self.gp_lambda, self.n_critic = gp_lambda, n_critic
         self.gen = torch.Generator().manual_seed(seed)
         self.nz = G.config.nz
+        # An exponential moving average of G's weights (0 = off): averaging late-training iterates
+        # removes much of the GAN's step-to-step jitter, so samples are cleaner than any single G.
+        self.ema = ema
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        if not self.ema:
+            return
+        for pe, p in zip(self.G_ema.parameters(), self.G.parameters()):
+            pe.lerp_(p, 1.0 - self.ema)
+        for be, b in zip(self.G_ema.buffers(), self.G.buffers()):
+            be.copy_(b)  # BatchNorm statistics follow the live generator
+
+    @property
+    def generator(self):
+        """The generator to export: the EMA copy when enabled."""
+        return self.G_ema if self.ema else self.G
 
     def _noise(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.nz, generator=self.gen).to(self.device)
@@ -125,6 +146,7 @@ class GANTrainer(_Trainer):
             stats = self._d_step(data[idx].to(self.device))
             if step % every == 0:
                 last_g = self._g_step(len(idx))
+                self._update_ema()
             yield {**stats, **last_g}
         self.G.eval()
         self.D.eval()
