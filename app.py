@@ -33,14 +33,14 @@ def build(args):
     from genlab.explore import Explorer
     from genlab.registry import Registry, default_roots
     from genlab.ui.files import FileStore, Janitor
-    from genlab.ui.handlers import Handlers
+    from genlab.ui.handlers_tools import ToolHandlers
     from genlab.ui.layout import build_app
 
     torch.set_num_threads(args.threads or default_threads())
     device = pick_device(args.device)
     registry = Registry(default_roots(args.checkpoints), default_device=str(device))
     explorer = Explorer(registry, Engine(device, args.precision))
-    handlers = Handlers(explorer, FileStore())
+    handlers = ToolHandlers(explorer, FileStore())
     demo = build_app(handlers)
     Janitor(temp).start()
     return demo, handlers
@@ -54,8 +54,9 @@ def main(argv=None) -> None:
     demo, _ = build(args)
     auth = tuple(args.auth.split(":", 1)) if args.auth else None
     demo.queue(default_concurrency_limit=2, max_size=256)
+    # show_error: Gradio's own input checks (types, ranges, file types) reach API clients verbatim.
     demo.launch(server_name=args.host, server_port=args.port, auth=auth, css=CSS, max_file_size="20mb",
-                footer_links=["api", "gradio"])
+                footer_links=["api", "gradio"], show_error=True)
 
 
 if __name__ == "__main__":

@@ -35,3 +35,15 @@ def posterior_bars(mu: list[float], sigma: list[float]) -> go.Figure:
                            marker_color="#4c78a8"))
     fig.update_yaxes(title="value")
     return _layout(fig, "Posterior q(z|x): mean and std per dimension")
+
+
+def latent_scatter(x: list[float], y: list[float], labels: list[int], method: str) -> go.Figure:
+    """Held-out digits projected to 2-D, one colour per label."""
+    fig = go.Figure()
+    for k in sorted(set(labels)):
+        idx = [i for i, lab in enumerate(labels) if lab == k]
+        fig.add_trace(go.Scattergl(x=[x[i] for i in idx], y=[y[i] for i in idx], mode="markers", name=str(k),
+                                   marker=dict(size=5, color=DIGIT_COLORS[k % 10], opacity=0.8)))
+    fig.update_xaxes(title=f"{method} 1")
+    fig.update_yaxes(title=f"{method} 2", scaleanchor="x")
+    return _layout(fig, f"Held-out digits, {method} projection", height=460)

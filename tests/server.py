@@ -28,7 +28,8 @@ def running_app(tmp_dir: Path, extra_args: list[str] | None = None):
     demo, handlers = app.build(app.parse_args(extra_args or []))
     port = free_port()
     demo.queue(default_concurrency_limit=2)
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, css=CSS, quiet=True)
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, css=CSS, quiet=True,
+                show_error=True, max_file_size="20mb")
     try:
         yield f"http://127.0.0.1:{port}/", handlers
     finally:

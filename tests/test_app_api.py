@@ -80,10 +80,10 @@ def test_sample_overlays_and_realism_sort(client):
 
 
 @pytest.mark.parametrize("args,message", [
-    ((0, 300, 1.0, 1.0), "between 1 and 256"),
-    ((0, 16, 1.5, 1.0), "psi"),
-    ((-1, 16, 1.0, 1.0), "seed"),
-    ((0, 16, 1.0, float("nan")), "temperature"),
+    ((0, 300, 1.0, 1.0), "maximum value 256"),  # Gradio's own range check answers first
+    ((0, 16, 1.5, 1.0), "maximum value 1"),
+    ((-1, 16, 1.0, 1.0), "minimum value 0"),
+    ((0, 16, 1.0, "warm"), "Expected a `float`"),
 ])
 def test_samples_bad_input_is_a_clear_error(client, args, message):
     with pytest.raises(AppError, match=message):
@@ -91,7 +91,7 @@ def test_samples_bad_input_is_a_clear_error(client, args, message):
 
 
 def test_tile_latent_matches_the_grid(client, app_url):
-    z = client.predict("mnist-dcgan", 3, 16, 1.0, 1.0, False, 5, api_name="/tile_latent")
+    z = json.loads(client.predict("mnist-dcgan", 3, 16, 1.0, 1.0, False, 5, api_name="/tile_latent"))
     assert len(z) == 100
     # the tile's latent, decoded alone, is the same picture as tile 5 of the grid
     grid = img(client.predict("mnist-dcgan", 3, 16, 1.0, 1.0, False, False, False, api_name="/samples")[0])
@@ -126,7 +126,7 @@ def test_explore_bad_latents(client, latent, message):
 def test_history_undo_redo_and_commit(client):
     c = Client(client.src, verbose=False)  # a fresh session: history is per session
     base = c.predict("mnist-vae", 0, api_name="/select_model")[0]
-    current, = c.predict("mnist-vae", base, "kl_dims", 1.0, *[0] * 11, 0, 0, api_name="/commit")[:1]
+    current = c.predict("mnist-vae", base, "kl_dims", 1.0, *[0] * 11, 0, 0, api_name="/commit")
     assert json.loads(current) != json.loads(base)
     rand = c.predict("mnist-vae", "kl_dims", api_name="/randomize")
     assert rand[0] != base
@@ -153,7 +153,7 @@ def test_interpolation(client, model):
     again = client.predict(model, "1, 2, 3", "slerp", 9, 12, "", api_name="/interpolate")
     assert digest(again[0]) == digest(strip)
     assert plot is not None
-    with pytest.raises(AppError, match="between 2 and 64"):
+    with pytest.raises(AppError, match="maximum value 64"):
         client.predict(model, "1, 2", "slerp", 65, 12, "", api_name="/interpolate")
     with pytest.raises(AppError, match="between 2 and 16 keyframes"):
         client.predict(model, "1", "lerp", 8, 12, "", api_name="/interpolate")
@@ -174,10 +174,18 @@ def test_reconstruction_of_an_uploaded_digit(client, digit_png):
 
 
 def test_reconstruction_errors(client, tmp_path):
-    bad = tmp_path / "notes.txt"
-    bad.write_text("hello")
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    with pytest.raises(AppError, match="Invalid file type"):  # Gradio checks the extension first
+        client.predict("mnist-vae", handle_file(str(text)), None, 2, api_name="/reconstruct")
+    fake = tmp_path / "fake.png"
+    fake.write_bytes(b"these bytes are not a PNG")
     with pytest.raises(AppError, match="not an image"):
-        client.predict("mnist-vae", handle_file(str(bad)), None, 2, api_name="/reconstruct")
+        client.predict("mnist-vae", handle_file(str(fake)), None, 2, api_name="/reconstruct")
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    with pytest.raises(AppError, match="empty"):
+        client.predict("mnist-vae", handle_file(str(empty)), None, 2, api_name="/reconstruct")
     with pytest.raises(AppError, match="needs a VAE"):
         client.predict("mnist-dcgan", None, None, 2, api_name="/reconstruct")
     with pytest.raises(AppError, match="upload an image or draw"):

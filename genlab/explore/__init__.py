@@ -9,11 +9,14 @@ from genlab.explore.base import (MAX_STEPS, MAX_TILES, ExploreRequest, ExplorerE
                                  parse_latent)
 from genlab.explore.core import Core
 from genlab.explore.paths import Paths
+from genlab.explore.recipes import MAX_RECIPE_BYTES, Recipes
+from genlab.explore.tools import MAX_INVERSION_STEPS, Tools, atlas_pixel, atlas_point
 
 
-class Explorer(Core, Paths):
-    """Every view's operations on one registry and engine."""
+class Explorer(Tools, Recipes, Core, Paths):
+    """Every view's operations on one registry and engine (Recipes before Core: it extends ``directions``)."""
 
 
 __all__ = ["Explorer", "ExplorerError", "RenderResult", "SampleRequest", "ExploreRequest", "parse_latent",
-           "MAX_TILES", "MAX_STEPS"]
+           "MAX_TILES", "MAX_STEPS",
+           "MAX_INVERSION_STEPS", "MAX_RECIPE_BYTES", "atlas_point", "atlas_pixel"]

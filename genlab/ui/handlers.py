@@ -91,7 +91,9 @@ class Handlers:
     def methods(self, model_id: str) -> list[tuple[str, str]]:
         from genlab.directions import methods_for
 
-        return [(METHOD_LABELS.get(k, k), k) for k in methods_for(self.ex.generative(model_id).manifest)]
+        builtin = [(METHOD_LABELS.get(k, k), k) for k in methods_for(self.ex.generative(model_id).manifest)]
+        custom = getattr(self.ex, "custom_directions", lambda _: [])(model_id)
+        return builtin + [(f"Your direction: {m[7:]}", m) for m in custom]
 
     def slider_updates(self, model_id: str, method: str, values=None) -> list:
         """Direction sliders relabelled for ``method`` (hidden past the available count), raw sliders for z."""
@@ -107,7 +109,7 @@ class Handlers:
     def render_position(self, model_id: str, pos: dict, history: dict) -> list:
         """Outputs for a new position: base, method, sliders, current latent, history, image."""
         res = self.ex.explore(self.request(model_id, pos))
-        return [pos["base"], gr.Radio(choices=self.methods(model_id), value=pos["method"]),
+        return [pos["base"], gr.Dropdown(choices=self.methods(model_id), value=pos["method"]),
                 *self.slider_updates(model_id, pos["method"], pos), dumps_latent(res.data["latent"]), history, show(res.image)]
 
     def request(self, model_id: str, pos: dict) -> ExploreRequest:
@@ -244,6 +246,7 @@ class Handlers:
     # ---- reconstruct --------------------------------------------------------------------------
     @user_errors
     def reconstruct(self, model_id, upload, sketch, n_samples):
+        self.ex.generative(model_id, "vae")  # the wrong kind of model is the first thing to say
         source = upload if upload is not None else sketch_or_none(sketch)
         if source is None:
             raise ExplorerError("upload an image or draw a digit on the sketchpad first")

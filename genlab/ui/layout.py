@@ -4,6 +4,8 @@ from __future__ import annotations
 import gradio as gr
 
 from genlab.explore import MAX_STEPS, MAX_TILES
+from types import SimpleNamespace
+
 from genlab.ui.handlers import N_DIRS, N_RAW, TABLE_HEADERS, Handlers, empty_history
 
 CSS = """
@@ -62,7 +64,9 @@ def build_app(h: Handlers) -> gr.Blocks:
                             undo, redo = gr.Button("Undo"), gr.Button("Redo")
                             reset, randomize = gr.Button("Reset sliders"), gr.Button("Randomize")
                     with gr.Column(scale=2):
-                        method = gr.Radio([], label="Directions")
+                        # A dropdown that accepts any value: a Radio would check API calls against the choices this
+                        # session last showed (another model's), the explorer validates methods itself.
+                        method = gr.Dropdown([], label="Directions", allow_custom_value=True, elem_id="method")
                         dirs = [gr.Slider(-3, 3, 0, step=0.05, label=f"direction {i + 1}", elem_id=f"dir-{i}") for i in range(N_DIRS)]
                 with gr.Accordion("Raw latent dimensions", open=False):
                     raws = [gr.Slider(-3, 3, 0, step=0.05, label=f"z[{i}]") for i in range(N_RAW)]
@@ -113,9 +117,16 @@ def build_app(h: Handlers) -> gr.Blocks:
                 recon_samples = _image("Samples from q(z|x)")
                 encoding = gr.Textbox(label="Encoding (posterior mean)", lines=2, max_lines=4)
 
-        position_outputs = [base, method, *dirs, *raws, pick_dim, pick_value, current, history, explore_img]
-        slider_inputs = [model, base, method, *dirs, *raws, pick_dim, pick_value]
-        sample_inputs = [model, seed, n, psi, temperature, labels, realism, sort]
+            position_outputs = [base, method, *dirs, *raws, pick_dim, pick_value, current, history, explore_img]
+            slider_inputs = [model, base, method, *dirs, *raws, pick_dim, pick_value]
+            sample_inputs = [model, seed, n, psi, temperature, labels, realism, sort]
+            if hasattr(h, "latent_map"):  # the part-2 views
+                from genlab.ui.layout_tools import build_tools
+
+                build_tools(h, SimpleNamespace(
+                    demo=demo, model=model, seed=seed, base=base, current=current, history=history, status=status,
+                    position_outputs=position_outputs, slider_inputs=slider_inputs, keyframes=keyframes, mode=mode,
+                    steps=steps, psi=psi, temperature=temperature))
 
         # Models
         gr.on([card_model.change], h.model_card, card_model, card, api_name="model_card")
@@ -132,6 +143,10 @@ def build_app(h: Handlers) -> gr.Blocks:
         draw.click(h.samples, sample_inputs, [grid, grid_info], api_name="samples", **HEAVY)
         grid.select(h.pick_tile, [*sample_inputs, history], position_outputs + [status], api_name=False)
         gr.api(h.tile_latent, api_name="tile_latent")
+        if hasattr(h, "latent_map"):
+            from genlab.ui.layout_tools import register_apis
+
+            register_apis(h)
         # Explore: every slider renders on input (latest value only) and records history on release
         for i, s in enumerate([*dirs, *raws, pick_value]):
             s.input(h.explore, slider_inputs, explore_img, api_name="explore" if i == 0 else False, **FAST)
