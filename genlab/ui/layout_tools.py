@@ -58,7 +58,8 @@ def training_tab(h: ToolHandlers, c: SimpleNamespace) -> None:
     with gr.Tab("Training", id="training"):
         gr.Markdown("The same latent rendered through the weights saved at each training epoch.")
         with gr.Row():
-            epoch = gr.Slider(0, 1, 0, step=1, label="Epoch index", elem_id="epoch-slider")
+            # static max: API sessions never see the per-model update, and the handler clamps
+            epoch = gr.Slider(0, 64, 0, step=1, label="Epoch index", elem_id="epoch-slider")
             use_current = gr.Checkbox(True, label="Use the current latent")
             seed = gr.Number(0, label="...or seed", precision=0, minimum=0)
             n = gr.Slider(1, 64, 1, step=1, label="Latents (a grid when > 1)")
