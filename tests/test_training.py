@@ -113,5 +113,21 @@ def test_ema_generator_tracks_the_average():
     list(t.epoch(torch.rand(64, 1, 28, 28) * 2 - 1))
     w_live, w_ema, w0 = t.G.main[0].weight, t.G_ema.main[0].weight, start["main.0.weight"]
     assert not torch.equal(w_ema, w0) and not torch.equal(w_ema, w_live)
-    assert t.generator is t.G_ema and not w_ema.requires_grad
-    assert GANTrainer(Generator(cfg), Discriminator(cfg)).generator.training  # ema off: the live G
+    assert t.export_generator() is t.G_ema and not w_ema.requires_grad
+    off = GANTrainer(Generator(cfg), Discriminator(cfg))
+    assert off.export_generator() is off.G  # ema off: the live G
+
+
+def test_bn_recalibration_matches_the_weights():
+    """After recalibration, eval-mode outputs use statistics of the generator's own activations."""
+    from genlab.training.loops import recalibrate_bn
+
+    cfg = DCGANConfig(image_size=28, channels=1, nz=8, ngf=4, ndf=4)
+    g = Generator(cfg)
+    bn = g.main[1]
+    bn.running_mean.fill_(5.0)  # stale statistics, as copied from another generator
+    recalibrate_bn(g, 8, batches=8, batch_size=128)
+    with torch.no_grad():
+        acts = g.main[0](torch.randn(2048, 8, 1, 1))
+    assert torch.allclose(bn.running_mean, acts.mean((0, 2, 3)), atol=0.05)
+    assert not g.training and bn.momentum == 0.1

@@ -118,8 +118,8 @@ def _fmt(stats: dict) -> dict:
 
 
 def exported(trainer, model):
-    """The module that is shipped: a GAN trainer's (EMA) generator, else the model itself."""
-    return getattr(trainer, "generator", model)
+    """The module that is shipped: a GAN trainer's (EMA, recalibrated) generator, else the model itself."""
+    return trainer.export_generator() if hasattr(trainer, "export_generator") else model
 
 
 def run_epochs(args, trainer, model, x, y, out: Path, start: int, fixed_z) -> tuple[dict, dict, int]:
@@ -134,11 +134,12 @@ def run_epochs(args, trainer, model, x, y, out: Path, start: int, fixed_z) -> tu
             steps += 1
             bar.set_postfix(_fmt(stats), refresh=False)
         tqdm.write(f"epoch {epoch}: " + " ".join(f"{k}={v}" for k, v in _fmt(stats).items()), file=sys.stderr)
+        shipped = exported(trainer, model) if args.family != "classifier" else model
         if epoch in snap_epochs and epoch != args.epochs and args.family != "classifier":
-            snapshots[epoch] = {k: v.detach().cpu().clone() for k, v in exported(trainer, model).state_dict().items()}
+            snapshots[epoch] = {k: v.detach().cpu().clone() for k, v in shipped.state_dict().items()}
             save_file({f"{epoch}.{k}": v for k, v in snapshots[epoch].items()}, state_dir / f"snap-{epoch}.safetensors")
         if fixed_z is not None and args.sample_every and epoch % args.sample_every == 0:
-            write_samples(exported(trainer, model), fixed_z, state_dir / "samples" / f"epoch-{epoch:04d}.png")
+            write_samples(shipped, fixed_z, state_dir / "samples" / f"epoch-{epoch:04d}.png")
         save_file(trainer.state(), state_dir / "state.safetensors")
         (state_dir / "state.json").write_text(json.dumps({"epoch": epoch, "argv": sys.argv[1:]}))
     return stats, snapshots, steps

@@ -69,6 +69,26 @@ class _Trainer:
         self.gen.set_state(flat["rng"])
 
 
+@torch.no_grad()
+def recalibrate_bn(G: nn.Module, nz: int, device="cpu", batches: int = 32, batch_size: int = 256, seed: int = 12345):
+    """Recompute G's BatchNorm running statistics for its current weights (cumulative average).
+
+    Averaged (EMA) weights do not match the live generator's statistics; copying those gives noisy
+    samples. A private RNG keeps the training stream untouched, so snapshots never change training.
+    """
+    bns = [m for m in G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    gen = torch.Generator().manual_seed(seed)
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None
+    G.train()
+    for _ in range(batches):
+        G(torch.randn(batch_size, nz, generator=gen).to(device))
+    for m in bns:
+        m.momentum = 0.1
+    G.eval()
+
+
 class GANTrainer(_Trainer):
     """DCGAN with the non-saturating loss (default) or WGAN-GP. Data in [-1, 1]."""
 
@@ -100,13 +120,13 @@ class GANTrainer(_Trainer):
             return
         for pe, p in zip(self.G_ema.parameters(), self.G.parameters()):
             pe.lerp_(p, 1.0 - self.ema)
-        for be, b in zip(self.G_ema.buffers(), self.G.buffers()):
-            be.copy_(b)  # BatchNorm statistics follow the live generator
 
-    @property
-    def generator(self):
-        """The generator to export: the EMA copy when enabled."""
-        return self.G_ema if self.ema else self.G
+    def export_generator(self):
+        """The generator to ship: the EMA copy (BatchNorm statistics recalibrated for its weights) or G."""
+        if not self.ema:
+            return self.G
+        recalibrate_bn(self.G_ema, self.nz, self.device)
+        return self.G_ema
 
     def _noise(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.nz, generator=self.gen).to(self.device)
