@@ -34,3 +34,10 @@ def running_app(tmp_dir: Path, extra_args: list[str] | None = None):
         yield f"http://127.0.0.1:{port}/", handlers
     finally:
         demo.close()
+
+
+def client(url: str, **kwargs):
+    """A gradio_client Client with a generous HTTP timeout (CI machines can be slow and busy)."""
+    from gradio_client import Client
+
+    return Client(url, verbose=False, httpx_kwargs={"timeout": 180}, **kwargs)

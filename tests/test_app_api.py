@@ -9,6 +9,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
+from server import client as new_client
 from server import running_app
 
 pytestmark = pytest.mark.server
@@ -23,7 +24,7 @@ def app_url(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(app_url):
-    return Client(app_url[0], verbose=False)
+    return new_client(app_url[0])
 
 
 def img(path) -> np.ndarray:
@@ -124,7 +125,7 @@ def test_explore_bad_latents(client, latent, message):
 
 
 def test_history_undo_redo_and_commit(client):
-    c = Client(client.src, verbose=False)  # a fresh session: history is per session
+    c = new_client(client.src)  # a fresh session: history is per session
     base = c.predict("mnist-vae", 0, api_name="/select_model")[0]
     current = c.predict("mnist-vae", base, "kl_dims", 1.0, *[0] * 11, 0, 0, api_name="/commit")
     assert json.loads(current) != json.loads(base)
@@ -193,7 +194,7 @@ def test_reconstruction_errors(client, tmp_path):
 
 
 def test_send_encoding_to_explore(client, digit_png):
-    c = Client(client.src, verbose=False)
+    c = new_client(client.src)
     c.predict("mnist-vae", 0, api_name="/select_model")
     encoding = c.predict("mnist-vae", handle_file(digit_png), None, 0, api_name="/reconstruct")[-1]
     out = c.predict("mnist-vae", encoding, api_name="/send_to_explore")

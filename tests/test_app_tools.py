@@ -10,6 +10,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
+from server import client as new_client
 from server import running_app
 
 pytestmark = pytest.mark.server
@@ -20,7 +21,7 @@ ZERO_SLIDERS = [0] * 12 + [0, 0]
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
     with running_app(tmp_path_factory.mktemp("app")) as (url, _):
-        yield Client(url, verbose=False)
+        yield new_client(url)
 
 
 def img(path) -> np.ndarray:
@@ -109,7 +110,7 @@ def test_arithmetic_and_toward_label(client):
 
 
 def test_group_direction_is_usable_in_explore(client):
-    c = Client(client.src, verbose=False)
+    c = new_client(client.src)
     base = c.predict("mnist-vae", 0, api_name="/select_model")[0]
     a = [json.loads(c.predict("mnist-vae", 1, 16, 1.0, 1.0, False, i, api_name="/tile_latent")) for i in range(3)]
     b = [json.loads(c.predict("mnist-vae", 2, 16, 1.0, 1.0, False, i, api_name="/tile_latent")) for i in range(3)]
@@ -121,7 +122,7 @@ def test_group_direction_is_usable_in_explore(client):
 
 
 def test_recipe_round_trip_gives_identical_bytes(client, tmp_path):
-    c = Client(client.src, verbose=False)
+    c = new_client(client.src)
     base = c.predict("mnist-dcgan", 9, api_name="/select_model")[0]
     sliders = [1.25, -0.5, 0, 0, 0, 0, 0, 0, 0.3, 0, 0, 0, 7, -1.0]
     shown = c.predict("mnist-dcgan", base, "sefa", *sliders, api_name="/explore")
@@ -131,7 +132,7 @@ def test_recipe_round_trip_gives_identical_bytes(client, tmp_path):
     assert r["model"] == "mnist-dcgan" and len(r["model_sha256"]) == 64 and r["method"] == "sefa"
     png, info = c.predict(text, api_name="/render_recipe")
     assert img(png).tobytes() == img(shown).tobytes()  # the same pixels...
-    fresh = Client(client.src, verbose=False)  # ...and a new session loading the file lands on the same image
+    fresh = new_client(client.src)  # ...and a new session loading the file lands on the same image
     out = fresh.predict(handle_file(recipe), api_name="/load_recipe")
     assert digest(out[-2]) == digest(shown)
 
@@ -146,7 +147,7 @@ def test_bad_recipes_are_refused_clearly(client, text, message):
 
 
 def test_recipe_for_a_missing_model(client):
-    c = Client(client.src, verbose=False)
+    c = new_client(client.src)
     base = c.predict("mnist-vae", 0, api_name="/select_model")[0]
     path = c.predict("mnist-vae", base, "kl_dims", *ZERO_SLIDERS, "", "slerp", 8, 1.0, 1.0, 0, api_name="/save_recipe")
     r = json.loads(Path(path).read_text())
@@ -156,7 +157,7 @@ def test_recipe_for_a_missing_model(client):
 
 
 def test_recipe_for_changed_weights(client):
-    c = Client(client.src, verbose=False)
+    c = new_client(client.src)
     base = c.predict("mnist-vae", 0, api_name="/select_model")[0]
     path = c.predict("mnist-vae", base, "kl_dims", *ZERO_SLIDERS, "", "slerp", 8, 1.0, 1.0, 0, api_name="/save_recipe")
     r = json.loads(Path(path).read_text())

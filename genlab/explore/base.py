@@ -76,6 +76,23 @@ def check_float(name: str, value, lo: float, hi: float) -> float:
     return v
 
 
+def as_numbers(name: str, values, max_len: int, lo: float = -10.0, hi: float = 10.0) -> list[float]:
+    """A list of finite numbers in [lo, hi] from a list/tuple, or ExplorerError."""
+    if values is None:
+        return []
+    if not isinstance(values, (list, tuple)) or len(values) > max_len:
+        raise ExplorerError(f"{name} must be a list of at most {max_len} numbers")
+    return [check_float(name, v, lo, hi) for v in values]
+
+
+def check_method(method) -> str:
+    if method is None:
+        return ""
+    if not isinstance(method, str) or len(method) > 100:
+        raise ExplorerError(f"direction method must be a short string, got {type(method).__name__}")
+    return method
+
+
 def parse_latent(value, dim: int) -> torch.Tensor:
     """A ``[dim]`` float32 latent from a list or a JSON string, or ExplorerError."""
     if isinstance(value, str):

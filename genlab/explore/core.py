@@ -9,8 +9,8 @@ import torch
 from genlab import latent, render
 from genlab.checkpoints import Checkpoint, CheckpointError, Manifest
 from genlab.engine import Engine
-from genlab.explore.base import (CLASSIFIER_ID, MAX_TILES, MAX_SEED, ExploreRequest, ExplorerError, RenderResult,
-                                 SampleRequest, check_float, check_int, parse_latent)
+from genlab.explore.base import (CLASSIFIER_ID, MAX_SEED, MAX_TILES, ExploreRequest, ExplorerError, RenderResult,
+                                 SampleRequest, as_numbers, check_float, check_int, check_method, parse_latent)
 from genlab.registry import Registry
 
 
@@ -196,13 +196,15 @@ class Core:
         ckpt = self.generative(req.model)
         d = ckpt.manifest.latent_size
         z = parse_latent(req.base, d).clone()
-        weights = [check_float("slider", w, -10, 10) for w in req.weights]
-        if req.method and any(weights):
-            dirs = self.directions(req.model, req.method)
+        method = check_method(req.method)
+        weights = as_numbers("slider values", req.weights, 64)
+        raw = as_numbers("raw slider values", req.raw, d)
+        if method and any(weights):
+            dirs = self.directions(req.model, method)
             k = min(len(weights), dirs.vectors.shape[0])
             z += dirs.offset(torch.tensor(weights[:k] + [0.0] * (dirs.vectors.shape[0] - k)))
-        for i, w in enumerate(req.raw[:d]):
-            z[i] += check_float("slider", w, -10, 10)
+        for i, w in enumerate(raw):
+            z[i] += w
         if req.pick_value:
             z[check_int("dimension", req.pick_dim, 0, d - 1)] += check_float("slider", req.pick_value, -10, 10)
         return z

@@ -20,8 +20,8 @@ import torch
 from genlab import latent, render
 from genlab.checkpoints import Checkpoint
 from genlab.directions import Directions, from_groups, methods_for
-from genlab.explore.base import (MAX_SEED, MAX_STEPS, ExploreRequest, ExplorerError, RenderResult, check_float,
-                                 check_int, parse_latent)
+from genlab.explore.base import (MAX_SEED, MAX_STEPS, ExploreRequest, ExplorerError, RenderResult, as_numbers,
+                                 check_float, check_int, check_method, parse_latent)
 
 RECIPE_VERSION = 1
 MAX_RECIPE_BYTES = 1 << 20
@@ -163,7 +163,11 @@ class Recipes:
         m = ckpt.manifest
         z = parse_latent(latent, m.latent_size)
         dim, value = _pick(pick)
-        req = ExploreRequest(model_id, z.tolist(), method or "", tuple(weights), tuple(raw), dim, value)
+        method = check_method(method)
+        weights, raw = as_numbers("slider values", weights, 64), as_numbers("raw slider values", raw, m.latent_size)
+        if steps is not None:
+            steps = check_int("steps", steps, 2, MAX_STEPS)
+        req = ExploreRequest(model_id, z.tolist(), method, tuple(weights), tuple(raw), dim, value)
         out = {"genlab_recipe": RECIPE_VERSION, "model": model_id, "model_sha256": m.file("model").sha256,
                "latent": z.tolist(), "composed": self.compose(req).tolist(), "method": method or "",
                "weights": [float(w) for w in weights], "raw": [float(r) for r in raw], "pick": [dim, value]}
