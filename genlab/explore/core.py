@@ -198,7 +198,10 @@ class Core:
         z = parse_latent(req.base, d).clone()
         method = check_method(req.method)
         weights = as_numbers("slider values", req.weights, 64)
-        raw = as_numbers("raw slider values", req.raw, d)
+        raw = as_numbers("raw slider values", req.raw, 4096)
+        if any(raw[d:]):  # hidden sliders past the latent size arrive as zeros and are ignored
+            raise ExplorerError(f"the latent has {d} dimensions; got offsets for {len(raw)}")
+        raw = raw[:d]
         if method and any(weights):
             dirs = self.directions(req.model, method)
             k = min(len(weights), dirs.vectors.shape[0])

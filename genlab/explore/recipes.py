@@ -164,7 +164,10 @@ class Recipes:
         z = parse_latent(latent, m.latent_size)
         dim, value = _pick(pick)
         method = check_method(method)
-        weights, raw = as_numbers("slider values", weights, 64), as_numbers("raw slider values", raw, m.latent_size)
+        weights, raw = as_numbers("slider values", weights, 64), as_numbers("raw slider values", raw, 4096)
+        if any(raw[m.latent_size:]):
+            raise ExplorerError(f"the latent has {m.latent_size} dimensions; got offsets for {len(raw)}")
+        raw = raw[: m.latent_size]  # the UI's hidden sliders past the latent size send zeros
         if steps is not None:
             steps = check_int("steps", steps, 2, MAX_STEPS)
         req = ExploreRequest(model_id, z.tolist(), method, tuple(weights), tuple(raw), dim, value)
