@@ -73,6 +73,16 @@ def upscale(img: np.ndarray, factor: int) -> np.ndarray:
     return img.repeat(factor, axis=0).repeat(factor, axis=1)
 
 
+def upscale_tiles(tiles: np.ndarray, factor: int) -> np.ndarray:
+    """Nearest-neighbour upscale of a batch ``[B, H, W, C]``."""
+    return tiles if factor <= 1 else tiles.repeat(factor, axis=1).repeat(factor, axis=2)
+
+
+def display_scale(size: int) -> int:
+    """Upscale factor that brings a small tile to >= ~56 px for clickable grids (browsers never upscale them)."""
+    return max(1, 64 // size)
+
+
 def to_rgb(img: np.ndarray) -> np.ndarray:
     return np.repeat(img, 3, axis=-1) if img.shape[-1] == 1 else img
 

@@ -59,15 +59,17 @@ def test_models_table_and_cards(client):
     ids = [row[0] for row in table["data"]]
     for mid in ("mnist-dcgan", "mnist-vae", "mnist-vae-2d", "mnist-classifier"):
         assert mid in ids
-    card = client.predict("mnist-vae", api_name="/model_card")
-    assert "# " in card and "nelbo" in card.lower()
+    card, preview = client.predict("mnist-vae", api_name="/model_card")
+    assert "# " in card and "nelbo" in card.lower() and "![preview]" not in card
+    assert img(preview).shape[-1] == 3
 
 
 @pytest.mark.parametrize("model,size", [("mnist-dcgan", 28), ("mnist-vae", 28), ("mnist-vae-2d", 28)])
 def test_samples_shapes_and_determinism(client, model, size):
     a, info = client.predict(model, 5, 16, 1.0, 1.0, False, False, False, api_name="/samples")
     b, _ = client.predict(model, 5, 16, 1.0, 1.0, False, False, False, api_name="/samples")
-    assert img(a).shape[:2] == (4 * (size + 2) + 2, 4 * (size + 2) + 2) and "16 samples" in info
+    tile = 2 * size  # grids are drawn at 2x: they are clickable
+    assert img(a).shape[:2] == (4 * (tile + 2) + 2, 4 * (tile + 2) + 2) and "16 samples" in info
     assert digest(a) == digest(b)
     c, _ = client.predict(model, 6, 16, 1.0, 1.0, False, False, False, api_name="/samples")
     assert digest(a) != digest(c)
@@ -96,7 +98,7 @@ def test_tile_latent_matches_the_grid(client, app_url):
     assert len(z) == 100
     # the tile's latent, decoded alone, is the same picture as tile 5 of the grid
     grid = img(client.predict("mnist-dcgan", 3, 16, 1.0, 1.0, False, False, False, api_name="/samples")[0])
-    tile = grid[2 + 1 * 30 : 2 + 1 * 30 + 28, 2 + 1 * 30 : 2 + 1 * 30 + 28]
+    tile = grid[2 + 58 : 2 + 58 + 56 : 2, 2 + 58 : 2 + 58 + 56 : 2]  # tile 5 of a 4x4 grid, drawn at 2x
     single = img(client.predict("mnist-dcgan", json.dumps(z), "", *[0] * 12, 0, 0, api_name="/explore"))
     assert np.array_equal(single, tile)
 

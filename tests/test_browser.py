@@ -128,9 +128,14 @@ def test_tile_click_sets_current_latent(app, page):
     page.goto(url + "?model=mnist-dcgan&seed=11")
     open_tab(page, "Samples")
     wait_image(page, "#samples-grid")
-    box = page.locator("#samples-grid img").first.bounding_box()
-    page.mouse.click(box["x"] + box["width"] * 0.07, box["y"] + box["height"] * 0.07)  # the first tile
-    page.wait_for_function("() => document.querySelector('#status').innerText.includes('picked tile')", timeout=20000)
+    grid = page.locator("#samples-grid img").first
+    box, natural = grid.bounding_box(), grid.evaluate("i => i.naturalWidth")
+    k = box["width"] / natural
+    step, tile = 58, 56  # 28-px digits drawn at 2x with 2-px padding, 8 per row for 64 tiles
+    cx, cy = 2 + 3 * step + tile / 2, 2 + 1 * step + tile / 2  # row 1, column 3: tile 11
+    page.mouse.click(box["x"] + cx * k, box["y"] + cy * k)
+    page.wait_for_function("() => document.querySelector('#status').innerText.includes('picked tile 11 ')",
+                           timeout=20000)
     shot(page, "samples-picked")
     assert not page.errors, page.errors
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import numpy as np
 import torch
 
 from genlab import latent, render
@@ -84,7 +85,22 @@ class Core:
         if not entry.available:
             return f"### {model_id}: unavailable\n\n{entry.error}"
         path = entry.folder / "README.md"
-        return path.read_text(encoding="utf-8") if path.is_file() else f"### {model_id}\n\n(no model card)"
+        text = path.read_text(encoding="utf-8") if path.is_file() else f"### {model_id}\n\n(no model card)"
+        # the card's relative image link only works on disk; the UI shows preview() beside it instead
+        return "\n".join(line for line in text.splitlines() if not line.startswith("![preview]"))
+
+    def preview(self, model_id: str):
+        """The checkpoint's preview.png as uint8 [H, W, C], or None."""
+        from PIL import Image
+
+        try:
+            path = self.registry.entry(model_id).folder / "preview.png"
+        except KeyError as exc:
+            raise ExplorerError(exc.args[0]) from None
+        if not path.is_file():
+            return None
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"))
 
     # ---- samples ------------------------------------------------------------------------------
     def sample_latents(self, m: Manifest, req: SampleRequest) -> torch.Tensor:
@@ -118,10 +134,12 @@ class Core:
         if scores is not None and req.realism:
             for i, s in enumerate(scores[order]):
                 labels[i].append(f"r{float(torch.sigmoid(s)):.2f}")
-        scale = 1
+        # drawn upscaled: the grid is clickable, and Gradio maps clicks only on images it does not upscale
+        scale = render.display_scale(m.image_size)
         if req.labels or req.realism:
-            scale = max(1, 64 // m.image_size)
             tiles = render.label_tiles(tiles, [" ".join(lab) for lab in labels], scale)
+        else:
+            tiles = render.upscale_tiles(tiles, scale)
         image = render.grid(tiles, padding=2)
         info = f"{len(z)} samples of {m.id}, seed {req.seed}, psi {req.psi:g}, temperature {req.temperature:g}"
         data = {"order": order.tolist(), "scale": scale, "tile": m.image_size}
@@ -133,7 +151,7 @@ class Core:
         """The latent under pixel (x, y) of the grid ``samples(req)`` drew, and its index in the seed's draw."""
         m = self.generative(req.model).manifest
         n = check_int("number of tiles", req.n, 1, MAX_TILES)
-        scale = max(1, 64 // m.image_size) if (req.labels or req.realism) else 1
+        scale = render.display_scale(m.image_size)
         i = render.tile_at(int(x), int(y), n, m.image_size * scale, padding=2)
         if i is None:
             raise ExplorerError("that click fell between tiles: click on a tile")

@@ -85,8 +85,9 @@ class Handlers:
         return [[row.get(h, "") for h in TABLE_HEADERS] for row in self.ex.models_table()]
 
     @user_errors
-    def model_card(self, model_id: str) -> str:
-        return self.ex.card(model_id)
+    def model_card(self, model_id: str):
+        """(card Markdown, preview image)."""
+        return self.ex.card(model_id), self.ex.preview(model_id)
 
     def methods(self, model_id: str) -> list[tuple[str, str]]:
         from genlab.directions import methods_for

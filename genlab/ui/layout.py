@@ -8,12 +8,12 @@ from types import SimpleNamespace
 
 from genlab.ui.handlers import N_DIRS, N_RAW, TABLE_HEADERS, Handlers, empty_history
 
+# Models draw 28-64 px images: send them at native size (cheap, exact PNG) and let the browser
+# scale them up with crisp pixels to fill their component.
 CSS = """
-.pixelated img, img.pixelated { image-rendering: pixelated; image-rendering: crisp-edges; }
-#explore-image img { width: 280px !important; height: 280px !important; object-fit: contain; }
-#samples-grid img { width: 100% !important; max-width: 720px; height: auto !important; object-fit: contain; }
-#recon-input img { width: 140px !important; height: 140px !important; }
-#recon-compare img { width: 100% !important; max-width: 600px; height: auto !important; }
+.pixelated img { image-rendering: pixelated; width: 100% !important; height: 100% !important; object-fit: contain; }
+.crisp img { image-rendering: pixelated; width: auto !important; height: auto !important;
+             max-width: 100% !important; max-height: 100% !important; }
 """
 
 # Slider path: only the latest value is computed, no progress overlay (it hides the image).
@@ -21,9 +21,11 @@ FAST = dict(trigger_mode="always_last", show_progress="hidden", concurrency_limi
 HEAVY = dict(concurrency_limit=2, concurrency_id="heavy")
 
 
-def _image(label, elem_id=None, height=None):
-    return gr.Image(label=label, format="png", interactive=False, elem_id=elem_id, elem_classes=["pixelated"],
-                    height=height, buttons=["download"])
+def _image(label, elem_id=None, height=260, clickable=False):
+    """A PNG output. Clickable images are drawn large enough server-side: Gradio maps clicks correctly
+    only on images the browser does not scale up, so only the others fill their box via CSS."""
+    return gr.Image(label=label, format="png", interactive=False, elem_id=elem_id, height=height,
+                    elem_classes=["crisp" if clickable else "pixelated"], buttons=["download"])
 
 
 def build_app(h: Handlers) -> gr.Blocks:
@@ -43,7 +45,10 @@ def build_app(h: Handlers) -> gr.Blocks:
             with gr.Tab("Models", id="models"):
                 table = gr.Dataframe(headers=TABLE_HEADERS, value=h.models_table(), interactive=False, wrap=True, elem_id="models-table")
                 card_model = gr.Dropdown([e[0] for e in h.models_table()], value=default, label="Model card")
-                card = gr.Markdown(h.model_card(default) if default else "")
+                with gr.Row():
+                    card = gr.Markdown(h.ex.card(default) if default else "")
+                    card_preview = gr.Image(h.ex.preview(default) if default else None, label="Preview",
+                                            interactive=False, format="png", height=360)
             with gr.Tab("Samples", id="samples"):
                 with gr.Row():
                     n = gr.Slider(1, MAX_TILES, 64, step=1, label="Tiles")
@@ -54,12 +59,13 @@ def build_app(h: Handlers) -> gr.Blocks:
                     realism = gr.Checkbox(False, label="Realism (discriminator)")
                     sort = gr.Checkbox(False, label="Sort by realism")
                     draw = gr.Button("Draw samples", variant="primary", elem_id="draw-btn")
-                grid = _image("Samples (click a tile to make it the current latent)", "samples-grid")
+                grid = _image("Samples (click a tile to make it the current latent)", "samples-grid", height=640,
+                              clickable=True)
                 grid_info = gr.Markdown("")
             with gr.Tab("Explore", id="explore"):
                 with gr.Row():
                     with gr.Column(scale=1):
-                        explore_img = _image("Current image", "explore-image")
+                        explore_img = _image("Current image", "explore-image", height=300)
                         with gr.Row():
                             undo, redo = gr.Button("Undo"), gr.Button("Redo")
                             reset, randomize = gr.Button("Reset sliders"), gr.Button("Randomize")
@@ -77,7 +83,7 @@ def build_app(h: Handlers) -> gr.Blocks:
                     with gr.Row():
                         trav_index = gr.Number(0, label="Direction index (0 = first slider)", precision=0, minimum=0)
                         trav_btn = gr.Button("Draw traversal (-3 to +3 sigma)")
-                    trav_img = _image("Traversal")
+                    trav_img = _image("Traversal", height=420)
                     trav_info = gr.Markdown("")
             with gr.Tab("Interpolate", id="interpolate"):
                 with gr.Row():
@@ -94,7 +100,7 @@ def build_app(h: Handlers) -> gr.Blocks:
                     steps = gr.Slider(2, MAX_STEPS, 16, step=1, label="Frames")
                     fps = gr.Slider(1, 30, 12, step=1, label="GIF frames per second")
                     interp_btn = gr.Button("Interpolate", variant="primary", elem_id="interp-btn")
-                strip = _image("Frames", "interp-strip")
+                strip = _image("Frames", "interp-strip", height=200)
                 with gr.Row():
                     gif_view = gr.Image(label="Animation", format="gif", interactive=False, type="filepath",
                                         elem_classes=["pixelated"], height=200)
@@ -110,11 +116,11 @@ def build_app(h: Handlers) -> gr.Blocks:
                     recon_btn = gr.Button("Reconstruct", variant="primary", elem_id="recon-btn")
                     send = gr.Button("Send encoding to Explore")
                 with gr.Row():
-                    recon_input = _image("What the model sees", "recon-input")
-                    recon_cmp = _image("Input | reconstruction | error heatmap", "recon-compare")
+                    recon_input = _image("What the model sees", "recon-input", height=220)
+                    recon_cmp = _image("Input | reconstruction | error heatmap", "recon-compare", height=220)
                 recon_info = gr.Markdown("")
                 recon_plot = gr.Plot(label="Posterior")
-                recon_samples = _image("Samples from q(z|x)")
+                recon_samples = _image("Samples from q(z|x)", height=140)
                 encoding = gr.Textbox(label="Encoding (posterior mean)", lines=2, max_lines=4)
 
             position_outputs = [base, method, *dirs, *raws, pick_dim, pick_value, current, history, explore_img]
@@ -129,7 +135,7 @@ def build_app(h: Handlers) -> gr.Blocks:
                     steps=steps, psi=psi, temperature=temperature))
 
         # Models
-        gr.on([card_model.change], h.model_card, card_model, card, api_name="model_card")
+        card_model.change(h.model_card, card_model, [card, card_preview], api_name="model_card")
         demo.load(h.models_table, None, table, api_name="models_table")
         # Model / URL state
         demo.load(h.from_url, None, [model, seed], api_name=False).then(

@@ -6,14 +6,10 @@ from types import SimpleNamespace
 import gradio as gr
 
 from genlab.ui.handlers_tools import ToolHandlers
+from genlab.ui.layout import _image
 
 HEAVY = dict(concurrency_limit=2, concurrency_id="heavy")
 LIVE = dict(trigger_mode="always_last", show_progress="hidden", concurrency_limit=8, concurrency_id="fast")
-
-
-def _image(label, elem_id=None):
-    return gr.Image(label=label, format="png", interactive=False, elem_id=elem_id, elem_classes=["pixelated"],
-                    buttons=["download"])
 
 
 def map_tab(h: ToolHandlers, c: SimpleNamespace) -> None:
@@ -23,7 +19,8 @@ def map_tab(h: ToolHandlers, c: SimpleNamespace) -> None:
             method = gr.Dropdown(["pca"], value="pca", label="Projection", allow_custom_value=True, elem_id="map-method")
             go = gr.Button("Compute map", variant="primary", elem_id="map-btn")
         with gr.Row():
-            atlas = _image("Atlas: decoded tiles over the plane, dots are held-out digits (click it)", "map-atlas")
+            atlas = _image("Atlas: decoded tiles over the plane, dots are held-out digits (click it)", "map-atlas",
+                           height=680, clickable=True)
             scatter = gr.Plot(label="Held-out digits by label", elem_id="map-scatter")
         info = gr.Markdown("")
         with gr.Row():
@@ -44,7 +41,7 @@ def map_tab(h: ToolHandlers, c: SimpleNamespace) -> None:
                 span = gr.Slider(0.5, 5, 3, step=0.1, label="Span (+- sigma)")
                 n = gr.Slider(5, 30, 20, step=1, label="Tiles per side")
                 man_btn = gr.Button("Draw manifold", elem_id="manifold-btn")
-            man_img, man_info = _image("Decoded latent plane", "manifold"), gr.Markdown("")
+            man_img, man_info = _image("Decoded latent plane", "manifold", height=560), gr.Markdown("")
     c.model.change(h.map_methods, c.model, method, api_name=False)
     go.click(h.latent_map, [c.model, method], [atlas, scatter, info], api_name="latent_map", **HEAVY)
     atlas.select(h.map_click, [c.model, method], [picked, picked_info, picked_latent], api_name=False)
@@ -69,7 +66,7 @@ def training_tab(h: ToolHandlers, c: SimpleNamespace) -> None:
         with gr.Row():
             fps = gr.Slider(0.5, 10, 3, step=0.5, label="GIF frames per second")
             evo_btn = gr.Button("Evolution strip and GIF", elem_id="evolution-btn")
-        strip = _image("Through every epoch", "evolution-strip")
+        strip = _image("Through every epoch", "evolution-strip", height=200)
         with gr.Row():
             gif = gr.Image(label="Evolution", format="gif", type="filepath", interactive=False, height=200)
             gif_file = gr.File(label="Download GIF")
