@@ -27,7 +27,7 @@ def map_tab(h: ToolHandlers, c: SimpleNamespace) -> None:
             picked = _image("Decoded at the clicked point", "map-picked")
             with gr.Column():
                 picked_info = gr.Markdown("")
-                picked_latent = gr.Textbox(label="Latent at that point", lines=2, max_lines=4)
+                picked_latent = gr.Textbox(label="Latent at that point", lines=2, max_lines=4, elem_id="map-latent")
                 use = gr.Button("Use as current latent")
         with gr.Accordion("Region: the digits inside a rectangle of the plane", open=False):
             with gr.Row():
