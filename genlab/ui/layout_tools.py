@@ -68,7 +68,8 @@ def training_tab(h: ToolHandlers, c: SimpleNamespace) -> None:
             evo_btn = gr.Button("Evolution strip and GIF", elem_id="evolution-btn")
         strip = _image("Through every epoch", "evolution-strip", height=200)
         with gr.Row():
-            gif = gr.Image(label="Evolution", format="gif", type="filepath", interactive=False, height=200)
+            gif = gr.Image(label="Evolution", format="gif", type="filepath", interactive=False, height=200,
+                           elem_classes=["pixelated"])
             gif_file = gr.File(label="Download GIF")
         evo_info = gr.Markdown("")
     c.model.change(h.scrub_setup, c.model, epoch, api_name=False)
