@@ -116,8 +116,10 @@ def read_manifest(folder: str | Path) -> dict:
     _need(size <= MAX_MANIFEST_BYTES, path, f"manifest is {size} bytes (limit {MAX_MANIFEST_BYTES})")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{path}: bad JSON: {exc}") from None
+    except RecursionError:
+        raise CheckpointError(f"{path}: bad JSON: nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, integers of > 4,300 digits
+        raise CheckpointError(f"{path}: bad JSON: {str(exc)[:200]}") from None
     _need(isinstance(data, dict), path, "manifest must be a JSON object")
     return data
 
@@ -127,6 +129,7 @@ def _parse_file(folder: Path, where: Path, entry: Any, exts: tuple[str, ...] = (
     role, rel = entry.get("role"), entry.get("path")
     _need(isinstance(role, str) and bool(role), where, f"file entry without a role: {entry!r}")
     _need(isinstance(rel, str) and bool(rel), where, f"file entry {role!r} has no path")
+    _need("\x00" not in rel and len(rel) <= 255, where, f"file path {rel[:80]!r} is not a valid file name")
     _need(not Path(rel).is_absolute() and ".." not in Path(rel).parts, where,
           f"file path {rel!r} must stay inside the checkpoint folder")
     target = (folder / rel).resolve()
@@ -182,7 +185,8 @@ def parse_manifest(folder: str | Path, data: dict | None = None) -> Manifest:
     _need(isinstance(version, int), where, "missing integer format_version")
     _need(version <= FORMAT_VERSION, where, f"format_version {version} is newer than this genlab ({FORMAT_VERSION})")
     mid = data.get("id")
-    _need(isinstance(mid, str) and bool(ID_RE.match(mid)), where, f"id {mid!r} must match {ID_RE.pattern}")
+    _need(isinstance(mid, str) and bool(ID_RE.fullmatch(mid)), where,
+          f"id {str(mid)[:80]!r} must match {ID_RE.pattern}")
     title = data.get("title", mid)
     _need(isinstance(title, str) and len(title) <= 200, where, "title must be a string of <= 200 chars")
     kind = data.get("kind", "model")
@@ -225,7 +229,7 @@ def safetensors_header(data: bytes, where: Path) -> dict[str, dict]:
     _need(8 + n <= len(data), where, "not a safetensors file (header runs past the end)")
     try:
         header = json.loads(data[8 : 8 + n])
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # bad JSON, bad UTF-8, absurd nesting or numbers
         raise CheckpointError(f"{where}: not a safetensors file (bad header)") from None
     _need(isinstance(header, dict), where, "not a safetensors file (bad header)")
     header.pop("__metadata__", None)

@@ -143,8 +143,8 @@ def validate(z, dim: int, max_abs: float = MAX_ABS) -> torch.Tensor:
     """A float32 ``[dim]`` or ``[B, dim]`` tensor from ``z`` (list, array or tensor), or LatentError."""
     try:
         t = torch.as_tensor(z, dtype=torch.float32)
-    except (TypeError, ValueError, RuntimeError) as exc:
-        raise LatentError(f"latent is not a list of numbers: {exc}") from None
+    except (TypeError, ValueError, RuntimeError, OverflowError, RecursionError) as exc:
+        raise LatentError(f"latent is not a list of numbers: {str(exc)[:120]}") from None
     if t.dim() not in (1, 2) or t.shape[-1] != dim:
         raise LatentError(f"latent must have length {dim}, got shape {list(t.shape)}")
     if not torch.isfinite(t).all():

@@ -21,6 +21,21 @@ DIGITS_ID = "mnist-digits"
 class ExplorerError(ValueError):
     """A user-facing problem with a request; the message is shown verbatim in the UI and the API."""
 
+    MAX_LEN = 500  # a person reads it: never echo a 100 kB input back
+
+    def __init__(self, message: str):
+        message = str(message)
+        super().__init__(message if len(message) <= self.MAX_LEN else message[: self.MAX_LEN - 3] + "...")
+
+
+def short(value, n: int = 60) -> str:
+    """repr() of a user value for a message: bounded, and safe for absurd nesting or 5,000-digit ints."""
+    try:
+        text = repr(value)
+    except (RecursionError, ValueError):
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= n else text[:n] + "..."
+
 
 @dataclass
 class RenderResult:
@@ -55,12 +70,14 @@ class ExploreRequest:
 
 
 def check_int(name: str, value, lo: int, hi: int) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and not lo <= value <= hi:
+        raise ExplorerError(f"{name} must be between {lo} and {hi} (got {short(value)})")
     try:
         v = float(value)
-    except (TypeError, ValueError):
-        raise ExplorerError(f"{name} must be a whole number, got {value!r}") from None
+    except (TypeError, ValueError, OverflowError, RecursionError):
+        raise ExplorerError(f"{name} must be a whole number, got {short(value)}") from None
     if not np.isfinite(v) or v != int(v):
-        raise ExplorerError(f"{name} must be a whole number, got {value!r}")
+        raise ExplorerError(f"{name} must be a whole number, got {short(value)}")
     if not lo <= v <= hi:
         raise ExplorerError(f"{name} must be between {lo} and {hi} (got {int(v)})")
     return int(v)
@@ -69,17 +86,15 @@ def check_int(name: str, value, lo: int, hi: int) -> int:
 def check_float(name: str, value, lo: float, hi: float) -> float:
     try:
         v = float(value)
-    except (TypeError, ValueError):
-        raise ExplorerError(f"{name} must be a number, got {value!r}") from None
+    except (TypeError, ValueError, OverflowError, RecursionError):
+        raise ExplorerError(f"{name} must be a number, got {short(value)}") from None
     if not np.isfinite(v) or not lo <= v <= hi:
-        raise ExplorerError(f"{name} must be a number between {lo:g} and {hi:g} (got {value!r})")
+        raise ExplorerError(f"{name} must be a number between {lo:g} and {hi:g} (got {short(value)})")
     return v
 
 
 def as_numbers(name: str, values, max_len: int, lo: float = -10.0, hi: float = 10.0) -> list[float]:
     """A list of finite numbers in [lo, hi] from a list/tuple, or ExplorerError."""
-    if values is None:
-        return []
     if not isinstance(values, (list, tuple)) or len(values) > max_len:
         raise ExplorerError(f"{name} must be a list of at most {max_len} numbers")
     return [check_float(name, v, lo, hi) for v in values]
@@ -102,6 +117,8 @@ def parse_latent(value, dim: int) -> torch.Tensor:
             value = json.loads(value) if value.strip() else None
         except json.JSONDecodeError as exc:
             raise ExplorerError(f"latent is not valid JSON: {exc.msg}") from None
+        except (ValueError, RecursionError):  # 5,000-digit numbers, absurd nesting
+            raise ExplorerError("latent is not valid JSON (numbers too long or nesting too deep)") from None
     if value is None:
         raise ExplorerError("no current latent: draw samples and click a tile, or press Randomize")
     try:

@@ -11,7 +11,8 @@ from genlab import latent, render
 from genlab.checkpoints import Checkpoint, CheckpointError, Manifest
 from genlab.engine import Engine
 from genlab.explore.base import (CLASSIFIER_ID, MAX_SEED, MAX_TILES, ExploreRequest, ExplorerError, RenderResult,
-                                 SampleRequest, as_numbers, check_float, check_int, check_method, parse_latent)
+                                 SampleRequest, as_numbers, check_float, check_int, check_method, parse_latent,
+                                 short)
 from genlab.registry import Registry
 
 
@@ -31,9 +32,21 @@ class Core:
         ids = [i for i in self.registry.ids() if self.registry.manifest(i).family in ("gan", "vae")]
         return [i for i in ids if family is None or self.registry.manifest(i).family == family]
 
+    def load_id(self, model_id) -> str:
+        """A registry id (string, known), or ExplorerError."""
+        if not isinstance(model_id, str) or not model_id or len(model_id) > 100:
+            raise ExplorerError(f"model must be a registry id, got {short(model_id)}")
+        try:
+            self.registry.entry(model_id)
+        except KeyError as exc:
+            raise ExplorerError(exc.args[0]) from None
+        return model_id
+
     def load(self, model_id: str) -> Checkpoint:
         if not isinstance(model_id, str) or not model_id:
-            raise ExplorerError("choose a model first")
+            raise ExplorerError("choose a model first" if not model_id else f"model must be an id, got {short(model_id)}")
+        if len(model_id) > 100:
+            raise ExplorerError(f"no model {short(model_id)} in the registry")
         try:
             return self.registry.get(model_id, str(self.engine.device))
         except KeyError as exc:
@@ -78,10 +91,8 @@ class Core:
         return rows
 
     def card(self, model_id: str) -> str:
-        try:
-            entry = self.registry.entry(model_id)
-        except KeyError as exc:
-            raise ExplorerError(exc.args[0]) from None
+        self.load_id(model_id)
+        entry = self.registry.entry(model_id)
         if not entry.available:
             return f"### {model_id}: unavailable\n\n{entry.error}"
         path = entry.folder / "README.md"
@@ -93,10 +104,7 @@ class Core:
         """The checkpoint's preview.png as uint8 [H, W, C], or None."""
         from PIL import Image
 
-        try:
-            path = self.registry.entry(model_id).folder / "preview.png"
-        except KeyError as exc:
-            raise ExplorerError(exc.args[0]) from None
+        path = self.registry.entry(self.load_id(model_id)).folder / "preview.png"
         if not path.is_file():
             return None
         with Image.open(path) as im:
@@ -152,6 +160,7 @@ class Core:
         m = self.generative(req.model).manifest
         n = check_int("number of tiles", req.n, 1, MAX_TILES)
         scale = render.display_scale(m.image_size)
+        x, y = check_float("click x", x, 0, 1e5), check_float("click y", y, 0, 1e5)
         i = render.tile_at(int(x), int(y), n, m.image_size * scale, padding=2)
         if i is None:
             raise ExplorerError("that click fell between tiles: click on a tile")
@@ -187,7 +196,7 @@ class Core:
 
         ckpt = self.generative(model_id)
         if method not in gdir.methods_for(ckpt.manifest):
-            raise ExplorerError(f"unknown direction method {method!r} for {model_id}; "
+            raise ExplorerError(f"unknown direction method {short(method)} for {model_id}; "
                                 f"choose one of {gdir.methods_for(ckpt.manifest)}")
 
         def build():

@@ -5,7 +5,8 @@ import torch
 
 from genlab import latent, render
 from genlab.checkpoints import Checkpoint
-from genlab.explore.base import MAX_SEED, MAX_STEPS, ExplorerError, RenderResult, check_float, check_int, parse_latent
+from genlab.explore.base import (MAX_SEED, MAX_STEPS, ExplorerError, RenderResult, check_float, check_int, parse_latent,
+                                 short)
 
 MAX_KEYFRAMES = 16
 MAX_POSTERIOR_SAMPLES = 16
@@ -40,7 +41,7 @@ class Paths:
         steps = check_int("steps", steps, 2, MAX_STEPS)
         fps = check_float("frames per second", fps, 1, 60)
         if mode not in ("lerp", "slerp"):
-            raise ExplorerError(f"mode must be 'lerp' or 'slerp', got {mode!r}")
+            raise ExplorerError(f"mode must be 'lerp' or 'slerp', got {short(mode)}")
         keys = self.keyframes(ckpt, items, current)
         zs = latent.path(keys, steps, mode)
         imgs = self.engine.decode(ckpt, zs)
@@ -114,5 +115,7 @@ def parse_keyframe_text(text: str) -> list:
             items = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ExplorerError(f"keyframes are not valid JSON: {exc.msg}") from None
+        except (ValueError, RecursionError):
+            raise ExplorerError("keyframes are not valid JSON (numbers too long or nesting too deep)") from None
         return items if isinstance(items, list) else [items]
     return [t.strip() for t in text.replace(";", ",").replace("\n", ",").split(",") if t.strip()]

@@ -20,7 +20,7 @@ import torch
 from genlab import latent, render
 from genlab.checkpoints import Checkpoint
 from genlab.directions import Directions, from_groups, methods_for
-from genlab.explore.base import (MAX_SEED, MAX_STEPS, ExploreRequest, ExplorerError, RenderResult, as_numbers,
+from genlab.explore.base import (short, MAX_SEED, MAX_STEPS, ExploreRequest, ExplorerError, RenderResult, as_numbers,
                                  check_float, check_int, check_method, parse_latent)
 
 RECIPE_VERSION = 1
@@ -316,7 +316,7 @@ def _pick(pick) -> tuple[int, float]:
     if isinstance(pick, dict):
         pick = (pick.get("dim"), pick.get("value"))
     if not isinstance(pick, (list, tuple)) or len(pick) != 2:
-        raise ExplorerError(f"pick must be [dimension, value], got {pick!r}")
+        raise ExplorerError(f"pick must be [dimension, value], got {short(pick)}")
     return check_int("picked dimension", pick[0], 0, 1 << 16), check_float("picked value", pick[1], -10, 10)
 
 
@@ -362,7 +362,7 @@ def _path(obj: dict, d: int) -> dict:
         raise ExplorerError("recipe field 'keyframes' must be a list of 2 to 16 latents")
     mode = obj.get("mode", "slerp")
     if mode not in ("lerp", "slerp"):
-        raise ExplorerError(f"recipe mode must be 'lerp' or 'slerp', got {mode!r}")
+        raise ExplorerError(f"recipe mode must be 'lerp' or 'slerp', got {short(mode)}")
     return {"keyframes": [_latent("keyframes", k, d).tolist() for k in keys], "mode": mode,
             "steps": check_int("steps", obj.get("steps", 16), 2, MAX_STEPS)}
 

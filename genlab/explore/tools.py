@@ -14,7 +14,7 @@ import torch
 
 from genlab import latent, render
 from genlab.checkpoints import Checkpoint, CheckpointError, load_snapshot
-from genlab.explore.base import (CLASSIFIER_ID, MAX_SEED, MAX_TILES, ExplorerError, RenderResult, check_float,
+from genlab.explore.base import (short, CLASSIFIER_ID, MAX_SEED, MAX_TILES, ExplorerError, RenderResult, check_float,
                                  check_int, parse_latent)
 
 MAX_INVERSION_STEPS = 500  # one inversion holds a worker: 500 steps of the 28 px DCGAN are ~8 s on one CPU core
@@ -116,7 +116,7 @@ class Tools:
     def _check_method(self, ckpt: Checkpoint, method) -> str:
         name = str(method or "").strip().lower().replace("-", "")
         if name not in MAP_METHODS:
-            raise ExplorerError(f"unknown map method {method!r}; choose one of {', '.join(MAP_METHODS)}")
+            raise ExplorerError(f"unknown map method {short(method)}; choose one of {', '.join(MAP_METHODS)}")
         if name in _INSTALL and importlib.util.find_spec(_INSTALL[name][0]) is None:
             raise ExplorerError(f"the {name} map needs the {_INSTALL[name][1]} package: "
                                 f"pip install {_INSTALL[name][1]} (or use pca)")
@@ -531,7 +531,7 @@ class Tools:
         """
         k = check_int("neighbours", k, 1, MAX_NEIGHBOURS)
         if space not in ("both", "feature", "pixel"):
-            raise ExplorerError(f"space must be 'both', 'feature' or 'pixel', got {space!r}")
+            raise ExplorerError(f"space must be 'both', 'feature' or 'pixel', got {short(space)}")
         ref = self._train_reference()
         q = self._query01(model_id, latent, image)
         queries = {"feature": self.engine.apply(self.classifier().model, q, "features"), "pixel": q.flatten(1)}
