@@ -62,7 +62,7 @@ class Engine:
 
     def run(self, fn, x: torch.Tensor, batch: int | None = None) -> list:
         """Apply ``fn`` to ``x`` in chunks of at most ``batch``; on OOM halve the chunk and retry."""
-        batch = max(1, min(batch or self.max_batch, self.max_batch))
+        batch = max(1, min(batch or self.max_batch, self.max_batch, x.shape[0]))
         while True:
             try:
                 outs = []

@@ -114,7 +114,7 @@ class Tools:
         return out + (["latent"] if ckpt.manifest.latent_size == 2 else [])
 
     def _check_method(self, ckpt: Checkpoint, method) -> str:
-        name = str(method or "").strip().lower().replace("-", "")
+        name = method.strip().lower().replace("-", "") if isinstance(method, str) else ""
         if name not in MAP_METHODS:
             raise ExplorerError(f"unknown map method {short(method)}; choose one of {', '.join(MAP_METHODS)}")
         if name in _INSTALL and importlib.util.find_spec(_INSTALL[name][0]) is None:
