@@ -135,8 +135,15 @@ class Registry:
             with self._lock:
                 if key in self._cache:
                     return self._cache[key]
-            ckpt = load_checkpoint(self.entry(model_id).folder, device, self.manifest(model_id))
+            entry = self.entry(model_id)
+            if not entry.available:
+                raise CheckpointError(f"model {model_id!r} is unavailable: {entry.error}")
+            manifest = parse_manifest(entry.folder)  # re-read: the folder may have changed since the scan
+            if manifest.id != model_id:
+                raise CheckpointError(f"{entry.folder / MANIFEST}: id changed to {manifest.id!r}")
+            ckpt = load_checkpoint(entry.folder, device, manifest)
             with self._lock:
+                self._entries[model_id] = Entry(model_id, entry.folder, manifest)
                 self.load_count += 1
                 self._cache[key] = ckpt
                 self._stamps[key] = (time.monotonic(), file_stats(ckpt.folder, ckpt.manifest))

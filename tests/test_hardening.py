@@ -891,9 +891,6 @@ def _swap_weights(folder: Path, tmp_path: Path) -> None:
         shutil.copy(other / name, folder / name)
 
 
-@pytest.mark.xfail(strict=True, raises=CheckpointError,
-                   reason="genlab bug: Registry.get reloads changed files against the manifest read at scan time, "
-                          "so a model replaced by a valid retrained one is refused until restart")
 def test_model_replaced_on_disk_by_a_valid_one_is_reloaded(tmp_path, monkeypatch):
     import genlab.registry as regmod
 
@@ -906,9 +903,6 @@ def test_model_replaced_on_disk_by_a_valid_one_is_reloaded(tmp_path, monkeypatch
     assert new is not old and new.manifest.file("model").sha256 != old.manifest.file("model").sha256
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="genlab bug: Explorer caches (directions, label vectors, snapshots, held-out encodings) are "
-                          "keyed by model id only, so they outlive a reload of changed weights")
 def test_derived_data_follows_weights_replaced_on_disk(tmp_path, monkeypatch):
     import genlab.registry as regmod
 

@@ -24,6 +24,7 @@ class Core:
         self.registry = registry
         self.engine = engine or Engine()
         self._cache: dict[tuple, Any] = {}
+        self._loaded: dict[str, Checkpoint] = {}  # the checkpoint object derived data was computed from
         self._locks: dict[tuple, threading.Lock] = {}
         self._lock = threading.Lock()
 
@@ -48,11 +49,19 @@ class Core:
         if len(model_id) > 100:
             raise ExplorerError(f"no model {short(model_id)} in the registry")
         try:
-            return self.registry.get(model_id, str(self.engine.device))
+            ckpt = self.registry.get(model_id, str(self.engine.device))
         except KeyError as exc:
             raise ExplorerError(exc.args[0]) from None
         except CheckpointError as exc:
             raise ExplorerError(f"model {model_id!r} cannot be loaded: {exc}") from None
+        with self._lock:
+            prev = self._loaded.get(model_id)
+            self._loaded[model_id] = ckpt
+            if prev is not None and prev is not ckpt:  # weights reloaded from disk: derived data is stale
+                keep = {k: v for k, v in self._cache.items() if k[0] == "custom-direction"}
+                self._cache.clear()
+                self._cache.update(keep)
+        return ckpt
 
     def generative(self, model_id: str, family: str | None = None) -> Checkpoint:
         ckpt = self.load(model_id)
