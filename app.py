@@ -57,13 +57,13 @@ def build(args):
 def main(argv=None) -> None:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     args = parse_args(argv)
-    from genlab.ui.layout import CSS
+    from genlab.ui.layout import LAUNCH
 
     demo, _ = build(args)
     auth = tuple(args.auth.split(":", 1)) if args.auth else None
     demo.queue(default_concurrency_limit=2, max_size=256)
     # show_error: Gradio's own input checks (types, ranges, file types) reach API clients verbatim.
-    demo.launch(server_name=args.host, server_port=args.port, auth=auth, css=CSS, max_file_size="20mb",
+    demo.launch(server_name=args.host, server_port=args.port, auth=auth, **LAUNCH, max_file_size="20mb",
                 footer_links=["api", "gradio"], show_error=True)
 
 

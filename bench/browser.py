@@ -156,21 +156,33 @@ def settle(page, quiet_ms: int = 800, timeout_s: float = 15.0) -> None:
     raise TimeoutError("the image never settled after the drag")
 
 
-def drag(page, slider_sel: str, img_sel: str, number_sel: str, seconds: float = 3.0, to_fraction: float = 0.95,
-         move_hz: float = 60.0) -> dict:
-    """A real mouse drag of the thumb from the middle to ``to_fraction`` (and partly back) over ``seconds``.
+def drag(page, slider_sel: str, img_sel: str, number_sel: str, seconds: float = 3.0, move_hz: float = 60.0,
+         preview: bool = True) -> dict:
+    """A real mouse drag of the thumb over ``seconds``: from the middle out to 95% of the track, back to 5%,
+    and on to 35% (a scrub across ~200 distinct values, more than the mouse's ``move_hz`` steps).
 
-    Returns updates/s during the drag, the final slider value and the time the last image took to land.
+    Counts, during the drag, the server's images that loaded and the drag preview's frames (genlab.ui.drag;
+    ``preview=False`` turns it off for a reference drag); returns updates/s, the final slider value and when
+    the last image landed after release.
     """
     page.evaluate(WATCH_JS, [img_sel])
     page.evaluate("""(sel) => { window.__benchInputs = 0; const r = document.querySelector(sel + ' input[type=range]');
         if (!r.__benchCount) { r.__benchCount = true; r.addEventListener('input', () => window.__benchInputs++); } }""",
                   slider_sel)
+    page.evaluate("(on) => { if (window.__genlabDrag) window.__genlabDrag.disabled = !on; }", preview)
     rng = page.locator(f"{slider_sel} input[type=range]")
     rng.scroll_into_view_if_needed()
     box = rng.bounding_box()
     y = box["y"] + box["height"] / 2
     x0 = box["x"] + box["width"] * 0.5
+    path = [(0.0, 0.5), (0.3, 0.95), (0.85, 0.05), (1.0, 0.35)]  # (time fraction, track fraction)
+
+    def at(f):
+        for (f0, a), (f1, b) in zip(path, path[1:]):
+            if f <= f1:
+                return a + (b - a) * (f - f0) / (f1 - f0)
+        return path[-1][1]
+
     page.mouse.move(x0, y)
     page.mouse.down()
     t_start = page.evaluate("() => performance.now()")
@@ -180,12 +192,9 @@ def drag(page, slider_sel: str, img_sel: str, number_sel: str, seconds: float = 
         el = time.perf_counter() - w0
         if el >= seconds:
             break
-        # out to to_fraction in the first 70% of the time, then back a little: the end is mid-track
-        f = el / seconds
-        frac = 0.5 + (to_fraction - 0.5) * (f / 0.7 if f <= 0.7 else 1 - 0.4 * (f - 0.7) / 0.3)
         # a slow driver round trip must not lower the input rate: catch up with interpolated steps
         steps = max(1, min(10, int(el / period) - moves))
-        page.mouse.move(box["x"] + box["width"] * frac, y, steps=steps)
+        page.mouse.move(box["x"] + box["width"] * at(el / seconds), y, steps=steps)
         moves += steps
         calls += 1
         left = w0 + moves * period - time.perf_counter()
@@ -194,13 +203,28 @@ def drag(page, slider_sel: str, img_sel: str, number_sel: str, seconds: float = 
     t_end = page.evaluate("() => performance.now()")
     page.mouse.up()
     settle(page)
+    if preview:
+        try:
+            page.wait_for_function("() => { const c = document.querySelector('#explore-drag-preview');"
+                                   " return !c || c.style.display === 'none'; }", timeout=10000)
+        except Exception:
+            pass
     loads = page.evaluate("() => window.__benchLoads")
     srcs = page.evaluate("() => window.__benchSrcs")
+    frames = page.evaluate("() => window.__genlabDrag ? window.__genlabDrag.frameTimes : []")
+    overlay = page.evaluate("() => { const c = document.querySelector('#explore-drag-preview');"
+                            " return c ? c.style.display : 'absent'; }")
+    page.evaluate("() => { if (window.__genlabDrag) window.__genlabDrag.disabled = false; }")
     during = [t for t in loads if t_start <= t <= t_end]
+    drawn = [t for t in frames if t_start <= t <= t_end] if preview else []
     value = float(page.locator(f"{number_sel} input[type=number]").input_value())
     last = max(loads) if loads else None
-    return {"seconds": round((t_end - t_start) / 1000, 3), "mouse_moves": moves, "move_calls": calls,
+    secs = max(1e-9, (t_end - t_start) / 1000)
+    return {"seconds": round(secs, 3), "mouse_moves": moves, "move_calls": calls, "preview": preview,
             "input_events": page.evaluate("() => window.__benchInputs"),
-            "updates": len(during), "updates_per_s": round(len(during) / max(1e-9, (t_end - t_start) / 1000), 2),
-            "images_total": len(srcs), "final_value": value,
+            "server_images": len(during), "preview_frames": len(drawn),
+            "updates": len(during) + len(drawn), "updates_per_s": round((len(during) + len(drawn)) / secs, 2),
+            "server_images_per_s": round(len(during) / secs, 2),
+            "first_preview_frame_ms": round(min(drawn) - t_start, 1) if drawn else None,
+            "overlay_after_release": overlay, "images_total": len(srcs), "final_value": value,
             "last_image_after_release_ms": round(last - t_end, 1) if last is not None else None}

@@ -120,11 +120,11 @@ class Conn:
 class GradioUser:
     """One simulated browser tab: a session hash, a POST connection and an event-stream connection."""
 
-    def __init__(self, url: str, fn_ids: dict[str, int]):
+    def __init__(self, url: str, fn_ids: dict[str, int], session: str | None = None):
         u = urlsplit(url)
         self.host, self.port = u.hostname, u.port
         self.fn_ids = fn_ids
-        self.session = uuid.uuid4().hex[:11]
+        self.session = session or uuid.uuid4().hex[:11]  # the server keeps a session's state between connections
         self.post = Conn(self.host, self.port)
         self.stream = Conn(self.host, self.port)
         self.files = Conn(self.host, self.port)

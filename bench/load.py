@@ -71,14 +71,29 @@ async def _user(user: GradioUser, uid: int, url: str, ids: dict, api_name: str, 
         await user.close()
 
 
+async def make_sessions(url: str, ids: dict, model: str, n: int) -> list[str]:
+    """``n`` tabs that loaded the page (select_model in their session); their session hashes, for reuse."""
+    out = []
+    for _ in range(n):
+        u = GradioUser(url, ids)
+        try:
+            await u.select(model)
+        finally:
+            await u.close()
+        out.append(u.session)
+    return out
+
+
 async def run_users(url: str, ids: dict, n_users: int, seconds: float, model: str, base: str, method: str,
                     api_name: str = "explore", queued: bool = True, rate_hz: float = 10.0,
-                    timeout_s: float = 30.0) -> dict:
-    """N users for ``seconds``; latency summary, errors, throughput (events/s) and ticks coalesced."""
+                    timeout_s: float = 30.0, sessions: list[str] | None = None) -> dict:
+    """N users for ``seconds``; latency summary, errors, throughput (events/s) and ticks coalesced.
+
+    ``sessions``: session hashes from ``make_sessions`` (else each user loads the page first, untimed)."""
     rec = {"lat": [], "errors": 0, "error_samples": [], "ticks": 0, "sent": 0, "sent_at": [], "done_at": []}
-    users = [GradioUser(url, ids) for _ in range(n_users)]
-    for u in users:  # each tab loads the page first (select_model in its session), before the clock starts
-        await u.select(model)
+    if sessions is None:
+        sessions = await make_sessions(url, ids, model, n_users)
+    users = [GradioUser(url, ids, session=s) for s in sessions[:n_users]]
     t_start = time.perf_counter()
     stop_at = t_start + seconds
     tasks = [asyncio.create_task(_user(u, i, url, ids, api_name, queued, model, base, method, rate_hz, stop_at, rec,
@@ -106,6 +121,13 @@ def merge(runs: list[dict]) -> dict:
                coalesced=sum(r["coalesced"] for r in runs),
                throughput_per_s=round(sum(r["_raw"]["done"] for r in runs) / seconds, 2))
     return out
+
+
+def sessions(url: str, ids: dict, model: str, n: int) -> list[str]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, make_sessions(url, ids, model, n)).result()
 
 
 def run(url: str, ids: dict, n_users: int, seconds: float, model: str, base: str, method: str, **kw) -> dict:

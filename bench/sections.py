@@ -297,9 +297,9 @@ def slider_browser(ctx: Ctx) -> dict:
     br = ctx.browser()
     if br is None:
         return {"skipped": f"{B.CHROMIUM} not installed"}
-    n = ctx.size(102, 12)
-    n_floor = ctx.size(34, 12)
-    chunk = 17 if not ctx.smoke else 6
+    n = ctx.size(100, 12)
+    n_floor = ctx.size(30, 12)
+    chunk = 20 if not ctx.smoke else 6
     models = ctx.models if not ctx.smoke else ctx.models[:1]
     timeout = ctx.size(5000, 10000)
     gap = 15
@@ -315,7 +315,8 @@ def slider_browser(ctx: Ctx) -> dict:
     for mi, m in enumerate(models):
         pg = ctx.page(m)
         first = mi == 0
-        kinds = list(BROWSER_VARIANTS) if first and not ctx.smoke else ["queued", "nq"] if first else ["queued"]
+        # 'inline' (queued) is measured over HTTP only: in the page it tracks 'queued' (time budget)
+        kinds = ["queued", "nq", "inline_nq"] if first and not ctx.smoke else ["queued", "nq"] if first else ["queued"]
         floors = ["floor", "floor_nq"] if "nq" in kinds else ["floor"]
         vals = [round(-3.0 + 0.05 * i, 2) for i in range(121)][:n]
         for f in floors:
@@ -349,7 +350,7 @@ def slider_browser(ctx: Ctx) -> dict:
         for f in floors:
             floor_all[f] += rec[f]
         if first and not ctx.smoke:
-            k = 40
+            k = 20
             analytics(ctx, False)
             try:
                 off_floor, off_q = [], []
@@ -410,18 +411,14 @@ def drag(ctx: Ctx) -> dict:
         pg = ctx.page(m)
         base, method = ctx.bases[m]  # the page opened ?model=m&seed=0, as select_model(m, 0) did
         row = {}
-        kinds = [("queued", *BROWSER_VARIANTS["queued"])]
+        # the app (with its drag preview); on the first model also the server path alone: the app's slider
+        # without the preview, and the queue=False / inline-PNG variants (bench sliders have no preview)
+        kinds = [("app", *BROWSER_VARIANTS["queued"])]
         if m == models[0]:
-            kinds += [(k, *BROWSER_VARIANTS[k]) for k in ("nq", "inline", "inline_nq")]
-            kinds.append(("queued_analytics_off", *BROWSER_VARIANTS["queued"]))
+            kinds.append(("queued_no_preview", *BROWSER_VARIANTS["queued"]))
+            kinds += [(k, *BROWSER_VARIANTS[k]) for k in ("nq", "inline_nq")]
         for key, slider, img in kinds[:1] if ctx.smoke else kinds:
-            if key.endswith("analytics_off"):
-                analytics(ctx, False)
-            try:
-                r = B.drag(pg, slider, img, slider, seconds=seconds)
-            finally:
-                if key.endswith("analytics_off"):
-                    analytics(ctx, True)
+            r = B.drag(pg, slider, img, slider, seconds=seconds, preview=key == "app")
             shown = B.image_array(pg, img)
             expected = h.explore(m, base, method, r["final_value"], *[0] * 7, *[0] * 4, 0, 0)
             diff = (int(np.abs(shown.astype(int) - expected.astype(int)).max()) if shown.shape == expected.shape
@@ -517,13 +514,14 @@ def growth(ctx: Ctx) -> dict:
             "rss_growth_mb": round(after["rss_mb"] - before["rss_mb"], 1),
             "temp_files_added": after["temp"]["files"] - before["temp"]["files"],
             "temp_bytes_added": after["temp"]["bytes"] - before["temp"]["bytes"], "latency_ms": summary_ms(lat),
+            "latency_first_100_ms": summary_ms(lat[:100]), "latency_last_100_ms": summary_ms(lat[-100:]),
             "note": "Janitor trims GRADIO_TEMP_DIR every 30 s to 2,000 files / 15 min; each event writes one "
                     "new folder + PNG"}
 
 
 # ---- profile of the slider path ----------------------------------------------------------------
 def profile(ctx: Ctx) -> dict:
-    n = ctx.size(200, 20)
+    n = ctx.size(150, 20)
     m = ctx.models[0]
 
     async def run_events(u, api, queued, offset):
@@ -607,8 +605,9 @@ def users(ctx: Ctx) -> dict:
     arun(ensure_bases(ctx))
     base, method = ctx.bases[m]
     res = {"model": m, "runs": {}}
+    tabs = L.sessions(ctx.url, ctx.ids, m, max(ns))
     for n in ns:
-        r = L.run(ctx.url, ctx.ids, n, seconds, m, base, method)
+        r = L.run(ctx.url, ctx.ids, n, seconds, m, base, method, sessions=tabs)
         r.pop("_raw", None)
         r["rss_mb_after"] = round(ctx.server.rss_mb(), 1)
         r["gradio_analytics_records_after"] = analytics_state(ctx)
@@ -620,7 +619,7 @@ def users(ctx: Ctx) -> dict:
 
 def users_variants(ctx: Ctx) -> dict:
     """Side by side under the same load: queued (app), micro-batched decode (2 ms / 0 ms), queue=False."""
-    seconds = ctx.size(12.0, 2.0)
+    seconds = ctx.size(8.0, 2.0)
     n = ctx.size(30, 10)
     m = ctx.models[0]
     arun(ensure_bases(ctx))
@@ -632,12 +631,13 @@ def users_variants(ctx: Ctx) -> dict:
     if ctx.smoke:
         variants = [variants[0], variants[1], variants[4]]
     rounds = ctx.size(3, 1)
-    budget = ctx.remaining() - ctx.size(150, 20)  # keep time for threads + models
+    budget = ctx.remaining() - ctx.size(50, 10)  # keep time for the threads section
     if budget < seconds * len(variants) * 1.3:
         seconds = max(ctx.size(4.0, 1.0), budget / (len(variants) * 1.3))
         res["seconds_shortened_to_fit"] = round(seconds, 1)
         res["seconds"] = round(seconds, 1)
     parts = {name: [] for name, *_ in variants}
+    tabs = L.sessions(ctx.url, ctx.ids, m, n)
     for r in range(rounds):  # rotate the order each round: no variant always runs first or last
         order = variants[r % len(variants):] + variants[:r % len(variants)]
         for name, api, queued in order:
@@ -646,7 +646,7 @@ def users_variants(ctx: Ctx) -> dict:
                 analytics(ctx, False)
             try:
                 parts[name].append(L.run(ctx.url, ctx.ids, n, seconds / rounds, m, base, method, api_name=api,
-                                         queued=queued))
+                                         queued=queued, sessions=tabs))
             finally:
                 if off:
                     analytics(ctx, True)
@@ -662,15 +662,16 @@ def users_variants(ctx: Ctx) -> dict:
 
 # ---- threads 1 vs 2 (a second server) -----------------------------------------------------------
 def threads(ctx: Ctx) -> dict:
-    """Servers with 1 (the main one: cores - 1) and 2 intra-op threads, measured in alternating rounds: single
-    user slider events, 64-tile grids, then 10 users. Gradio's analytics summary is off on both, so the servers'
-    different event histories do not matter."""
+    """Two fresh servers with 1 (the app's default here: cores - 1) and 2 intra-op threads, measured in
+    alternating rounds: single-user slider events, 64-tile grids, then 10 users. Gradio's analytics summary is
+    off on both, so only the thread setting differs."""
     m = ctx.models[0]
-    rounds = ctx.size(3, 1) if ctx.remaining() > 150 else 1
+    rounds = ctx.size(2, 1) if ctx.remaining() > 40 else 1
     n = ctx.size(15, 10)
     seconds = ctx.size(4.0, 2.0)
-    srv2 = Server(ctx.work, ctx.checkpoints, threads=2, max_life_s=300, name="threads2")
-    servers = {1: (ctx.server, ctx.ids), 2: (srv2, arun(fn_ids(srv2.url)))}
+    # two fresh servers: the main one has served thousands of events and sessions by now
+    fresh = {t: Server(ctx.work, ctx.checkpoints, threads=t, max_life_s=300, name=f"threads{t}") for t in (1, 2)}
+    servers = {t: (srv, arun(fn_ids(srv.url))) for t, srv in fresh.items()}
     acc = {t: {"single": [], "grid": [], "load": []} for t in servers}
     try:
         for t, (srv, ids) in servers.items():
@@ -712,8 +713,8 @@ def threads(ctx: Ctx) -> dict:
         out["rounds"] = rounds
         return out
     finally:
-        srv2.stop()
-        analytics(ctx, True)
+        for srv in fresh.values():
+            srv.stop()
 
 
 # ---- model micro benchmarks + GPU (subprocess) ------------------------------------------------
@@ -723,9 +724,10 @@ def models(ctx: Ctx) -> dict:
     args += sum((["--checkpoints", c] for c in ctx.checkpoints), [])
     if ctx.smoke:
         args.append("--smoke")
-    elif ctx.remaining() < 100:
+    elif ctx.remaining() < 420:
         args.append("--no-compile")  # torch.compile costs 5-60 s per shape: only when the budget allows
     env = bench_env(ctx.work / "gradio-models")
+    env["TORCHINDUCTOR_CACHE_DIR"] = str(ctx.work / "inductor-cache")  # cold compile, as a fresh deployment pays
     r = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=ctx.size(420, 90))
     if r.returncode != 0:
         raise BenchError(f"bench.models failed: {r.stderr[-1500:]}")

@@ -335,7 +335,7 @@ def main(argv=None) -> None:
     timer.start()
 
     import app
-    from genlab.ui.layout import CSS
+    from genlab.ui.layout import CSS, LAUNCH
 
     app_args = app.parse_args(sum((["--checkpoints", c] for c in a.checkpoints), []) +
                               (["--threads", str(a.threads)] if a.threads else []) + ["--port", str(a.port)])
@@ -343,7 +343,7 @@ def main(argv=None) -> None:
     info = add_bench(demo, h)
     demo.queue(default_concurrency_limit=2, max_size=256)  # as app.main()
     print("bench-serve", json.dumps(info), flush=True)
-    demo.launch(server_name="127.0.0.1", server_port=a.port, css=CSS + BENCH_CSS, max_file_size="20mb",
+    demo.launch(server_name="127.0.0.1", server_port=a.port, css=CSS + BENCH_CSS, js=LAUNCH["js"], max_file_size="20mb",
                 footer_links=["api", "gradio"], quiet=True)
 
 

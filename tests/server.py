@@ -23,12 +23,12 @@ def running_app(tmp_dir: Path, extra_args: list[str] | None = None):
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     sys.path.insert(0, str(REPO))
     import app
-    from genlab.ui.layout import CSS
+    from genlab.ui.layout import LAUNCH
 
     demo, handlers = app.build(app.parse_args(extra_args or []))
     port = free_port()
     demo.queue(default_concurrency_limit=2)
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, css=CSS, quiet=True,
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, **LAUNCH, quiet=True,
                 show_error=True, max_file_size="20mb")
     try:
         yield f"http://127.0.0.1:{port}/", handlers

@@ -5,6 +5,7 @@ final image is exactly the one for the final slider value, uploads an image for 
 and saves screenshots under tests/artifacts/.
 """
 import io
+import json
 import os
 from pathlib import Path
 
@@ -120,6 +121,52 @@ def test_drag_updates_image_and_final_frame_matches(app, page):
     assert not np.array_equal(shown, before), "the image did not change while dragging"
     assert np.array_equal(shown, expected), "the final image does not match the final slider value"
     shot(page, "explore-after-drag")
+    assert not page.errors, page.errors
+
+
+def test_drag_preview_draws_every_step_then_hands_over_to_the_server(app, page):
+    """With the sweep loaded, every drag step draws its frame at once with no server round trip; on release
+    the server renders the final value once, and the overlay steps aside for that exact image."""
+    url, handlers = app
+    page.goto(url + "?model=mnist-vae&seed=5")
+    open_tab(page, "Explore")
+    wait_image(page, "#explore-image")
+    page.get_by_text("Current latent (JSON").click()
+    posts = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    rng = page.locator("#dir-1 input[type=range]")
+    box = rng.bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] / 2, y)
+    page.mouse.down()
+    page.wait_for_function("() => window.__genlabDrag.sweep && window.__genlabDrag.sweep.slider === 1", timeout=30000)
+    frames0 = page.evaluate("() => window.__genlabDrag.frames")
+    posts.clear()
+    base, method = handlers.select_model("mnist-vae", 5)[0], handlers.methods("mnist-vae")[0][1]
+    for k in range(1, 31):
+        page.mouse.move(box["x"] + box["width"] * (0.5 + 0.4 * k / 30), y)
+        page.wait_for_timeout(10)
+    value = float(page.locator("#dir-1 input[type=range]").input_value())
+    canvas = np.array(page.evaluate("""() => { const c = document.querySelector('#explore-drag-preview');
+        return [c.style.display, Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)]; }""")[1],
+        dtype=np.uint8).reshape(28, 28, 4)[..., 0]
+    drawn = page.evaluate("() => window.__genlabDrag.frames") - frames0
+    during = list(posts)
+    page.mouse.up()
+    page.wait_for_function("() => document.querySelector('#explore-drag-preview').style.display === 'none'",
+                           timeout=30000)
+    page.wait_for_timeout(500)
+    expected = handlers.explore("mnist-vae", base, method, 0, value, *[0] * 6, *[0] * 4, 0, 0)
+    assert drawn >= 20, f"only {drawn} frames drawn for 30 distinct drag steps"
+    assert not during, f"the server was called during the drag: {during}"
+    assert np.abs(canvas.astype(int) - expected.astype(int)).max() <= 1, "the frame shown is not the value's image"
+    assert np.array_equal(image_pixels(page, "#explore-image"), expected), "the final image is not the server's"
+    assert float(page.locator("#dir-1 input[type=number]").input_value()) == value
+    shown_latent = json.loads(page.locator("#current-latent textarea").input_value())
+    committed = json.loads(handlers.commit("mnist-vae", base, method, 0, value, *[0] * 6, *[0] * 4, 0, 0,
+                                           {"past": [], "future": []})[0])
+    assert np.allclose(shown_latent, committed), "release recorded another value than the one shown"
+    shot(page, "explore-after-preview-drag")
     assert not page.errors, page.errors
 
 

@@ -39,6 +39,7 @@ def train(out: Path, *args) -> int:
 @pytest.mark.parametrize("family,extra", [
     ("dcgan", ["--ngf", "4", "--ndf", "4", "--nz", "8"]),
     ("dcgan", ["--ngf", "4", "--ndf", "4", "--nz", "8", "--loss", "wgan-gp", "--ema", "0.9"]),
+    ("dcgan", ["--ngf", "4", "--ndf", "4", "--nz", "8", "--ema", "0.99", "--augment", "translation,cutout"]),
     ("vae", ["--z-dim", "3", "--base", "4", "--hidden", "8"]),
     ("vae", ["--arch", "mlp", "--z-dim", "2", "--hidden", "8", "--likelihood", "gaussian"]),
     ("classifier", []),
@@ -131,3 +132,39 @@ def test_bn_recalibration_matches_the_weights():
         acts = g.main[0](torch.randn(2048, 8, 1, 1))
     assert torch.allclose(bn.running_mean, acts.mean((0, 2, 3)), atol=0.05)
     assert not g.training and bn.momentum == 0.1
+
+
+def test_ema_warms_up_and_its_step_count_resumes():
+    """Early averages must not be made of the random initial weights (flat 0.999 kept half of them at epoch 5)."""
+    cfg = DCGANConfig(image_size=28, channels=1, nz=8, ngf=4, ndf=4)
+    t = GANTrainer(Generator(cfg), Discriminator(cfg), batch_size=32, seed=0, ema=0.999)
+    assert t.ema_decay() == pytest.approx(0.1)  # (1 + 0) / (10 + 0)
+    list(t.epoch(torch.rand(64, 1, 28, 28) * 2 - 1))
+    assert t.ema_step == 2 and t.ema_decay() == pytest.approx(3 / 12)
+    t.ema_step = 10_000
+    assert t.ema_decay() == 0.999
+    again = GANTrainer(Generator(cfg), Discriminator(cfg), batch_size=32, seed=0, ema=0.999)
+    again.load_state(t.state())
+    assert again.ema_step == 10_000
+
+
+def test_diff_augment_moves_digits_keeps_shape_and_gradients():
+    from genlab.training.loops import diff_augment
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.full((64, 1, 28, 28), -1.0)
+    x[:, :, 10:18, 10:18] = 1.0
+    y = diff_augment(x, ("translation",), g)
+    assert y.shape == x.shape and set(y.unique().tolist()) <= {-1.0, 1.0}
+    assert torch.equal((y > 0).sum((1, 2, 3)), (x > 0).sum((1, 2, 3)))  # an 8x8 square shifted by <= 4 px stays whole
+    centres = torch.stack([(im[0] > 0).nonzero().float().mean(0) for im in y])
+    assert (centres - 13.5).abs().max() <= 4 and centres.std(0).min() > 1  # moved, differently per image
+    z = diff_augment(torch.ones(64, 1, 28, 28), ("cutout",), g)
+    holes = (z < 0).sum((1, 2, 3))
+    assert holes.max() == 14 * 14 and holes.min() > 0  # a 14x14 square, clipped at the borders
+    x.requires_grad_(True)
+    diff_augment(x, ("translation", "cutout"), g).sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="unknown augmentation"):
+        GANTrainer(Generator(DCGANConfig(image_size=28, channels=1, nz=8, ngf=4, ndf=4)),
+                   Discriminator(DCGANConfig(image_size=28, channels=1, nz=8, ngf=4, ndf=4)), augment=("flip",))

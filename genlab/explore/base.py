@@ -13,6 +13,7 @@ from genlab.latent import LatentError
 
 MAX_TILES = 256
 MAX_STEPS = 64
+MAX_SWEEP = 256  # frames in one slider sweep (the drag preview)
 MAX_SEED = 2**31 - 1
 CLASSIFIER_ID = "mnist-classifier"
 DIGITS_ID = "mnist-digits"

@@ -10,7 +10,7 @@ import torch
 from genlab import latent, render
 from genlab.checkpoints import Checkpoint, CheckpointError, Manifest
 from genlab.engine import Engine
-from genlab.explore.base import (CLASSIFIER_ID, MAX_SEED, MAX_TILES, ExploreRequest, ExplorerError, RenderResult,
+from genlab.explore.base import (CLASSIFIER_ID, MAX_SEED, MAX_SWEEP, MAX_TILES, ExploreRequest, ExplorerError, RenderResult,
                                  SampleRequest, as_numbers, check_float, check_int, check_method, parse_latent,
                                  short)
 from genlab.registry import Registry
@@ -254,6 +254,32 @@ class Core:
         z = self.compose(req)
         img = self.engine.decode_uint8(ckpt, z[None])[0]
         return RenderResult(img, data={"latent": z.tolist()})
+
+    def sweep(self, req: ExploreRequest, slider: int, values) -> np.ndarray:
+        """Every image one slider can show, the others held: ``uint8 [len(values), H, W, C]``, one batch.
+
+        ``slider`` counts the direction sliders (``req.weights``), then the raw ones (``req.raw``), then the
+        dimension picker's offset. The browser draws these frames while that slider is dragged; each equals
+        ``explore`` at that value (batched decoding differs by at most 1 level in rare pixels)."""
+        import dataclasses
+
+        ckpt = self.generative(req.model)
+        nw, nr = len(req.weights), len(req.raw)
+        slider = check_int("slider", slider, 0, nw + nr)
+        vals = as_numbers("sweep values", values, MAX_SWEEP)
+        if not vals:
+            raise ExplorerError("sweep values are empty")
+        zs = []
+        for v in vals:
+            if slider < nw:
+                r = dataclasses.replace(req, weights=req.weights[:slider] + (v,) + req.weights[slider + 1:])
+            elif slider < nw + nr:
+                k = slider - nw
+                r = dataclasses.replace(req, raw=req.raw[:k] + (v,) + req.raw[k + 1:])
+            else:
+                r = dataclasses.replace(req, pick_value=v)
+            zs.append(self.compose(r))
+        return self.engine.decode_uint8(ckpt, torch.stack(zs))
 
     def traversal(self, model_id: str, base, method: str, index: int, steps: int = 7, rows: int = 4) -> RenderResult:
         """Rows of images from -3 to +3 sigma along one direction: the current latent, then seeds 1.."""

@@ -51,6 +51,7 @@ def add_parser(sub) -> None:
     g.add_argument("--ngf", type=int, default=64)
     g.add_argument("--ndf", type=int, default=64)
     g.add_argument("--loss", choices=["ns", "wgan-gp"], default="ns")
+    g.add_argument("--augment", default="", help="DiffAugment policy for D's inputs, comma-separated: translation,cutout (default: none)")
     g.add_argument("--ema", type=float, default=0.0, help="EMA decay of the exported generator's weights (e.g. 0.999; 0 = off)")
     v = p.add_argument_group("vae")
     v.add_argument("--arch", choices=["conv", "mlp"], default="conv")
@@ -102,11 +103,16 @@ def load_training_data(args, value_range) -> tuple[torch.Tensor, torch.Tensor, d
     return x, y, info
 
 
+def augment_policy(text: str) -> tuple[str, ...]:
+    return tuple(a.strip() for a in (text or "").split(",") if a.strip())
+
+
 def make_trainer(args, model, aux, device):
     lr = args.lr
     if args.family == "dcgan":
         return GANTrainer(model, aux["discriminator"], loss=args.loss, lr=lr or (2e-4 if args.loss == "ns" else 1e-4),
-                          batch_size=args.batch_size, seed=args.seed, device=device, ema=args.ema)
+                          batch_size=args.batch_size, seed=args.seed, device=device, ema=args.ema,
+                          augment=augment_policy(args.augment))
     if args.family == "vae":
         return VAETrainer(model, likelihood=args.likelihood, beta=args.beta, lr=lr or 1e-3,
                           batch_size=args.batch_size, seed=args.seed, device=device, binarize=args.binarize)
@@ -195,7 +201,7 @@ def main(args) -> int:
                 "resumed_from_epoch": start,
                 "command": "python -m genlab " + " ".join(shlex.quote(a) for a in argv_for_card(args))}
     if args.family == "dcgan":
-        training.update(loss=args.loss, ema=args.ema)
+        training.update(loss=args.loss, ema=args.ema, augment=list(augment_policy(args.augment)))
     if args.family == "vae":
         training.update(likelihood=args.likelihood, beta=args.beta, binarize=args.binarize)
     mid = args.id or out.name

@@ -162,6 +162,22 @@ class Handlers:
         w, raw, pick = values[:N_DIRS], values[N_DIRS : N_DIRS + N_RAW], values[N_DIRS + N_RAW :]
         return show(self.ex.explore(ExploreRequest(model_id, base, method, tuple(w), tuple(raw), *pick)).image)
 
+    def sweep(self, model_id, base, method, *values_and_request):
+        """The drag preview (``genlab.ui.drag``): every frame of one slider as a hidden PNG strip.
+
+        A helper the page calls when a slider is pressed; it never shows an error (the ``explore`` event
+        that follows on release reports bad inputs), it answers an empty string instead."""
+        from genlab.ui import drag
+
+        *values, request = values_and_request
+        try:
+            k, token = drag.parse_request(request)
+            w, raw, pick = values[:N_DIRS], values[N_DIRS : N_DIRS + N_RAW], values[N_DIRS + N_RAW :]
+            req = ExploreRequest(model_id, base, method, tuple(w), tuple(raw), *pick)
+            return drag.sweep_html(self.ex.sweep(req, k, drag.SWEEP_VALUES), k, token)
+        except (ExplorerError, ValueError, TypeError):
+            return ""
+
     @user_errors
     def commit(self, model_id, base, method, *values_and_history):
         """Slider released: record the position in the history and publish the composed latent."""

@@ -6,6 +6,7 @@ import gradio as gr
 from genlab.explore import MAX_STEPS, MAX_TILES
 from types import SimpleNamespace
 
+from genlab.ui.drag import drag_js, slider_ids
 from genlab.ui.handlers import N_DIRS, N_RAW, TABLE_HEADERS, Handlers, empty_history
 
 # Models draw 28-64 px images: send them at native size (cheap, exact PNG) and let the browser
@@ -14,7 +15,10 @@ CSS = """
 .pixelated img { image-rendering: pixelated; width: 100% !important; height: 100% !important; object-fit: contain; }
 .crisp img { image-rendering: pixelated; width: auto !important; height: auto !important;
              max-width: 100% !important; max-height: 100% !important; }
+.genlab-hidden { display: none !important; }
 """
+# What every launch() of the app passes (app.py, the tests' and the bench's servers).
+LAUNCH = dict(css=CSS, js=drag_js(slider_ids(N_DIRS, N_RAW)))
 
 # Slider path: only the latest value is computed, no progress overlay (it hides the image).
 FAST = dict(trigger_mode="always_last", show_progress="hidden", concurrency_limit=8, concurrency_id="fast")
@@ -40,7 +44,8 @@ def build_app(h: Handlers) -> gr.Blocks:
         history = gr.State(empty_history())
         with gr.Accordion("Current latent (JSON; copy it, or paste one to go there)", open=False):
             base = gr.Textbox(label="Base latent (the sliders move from here)", lines=2, max_lines=6)
-            current = gr.Textbox(label="Current latent (base + slider offsets)", lines=2, max_lines=6)
+            current = gr.Textbox(label="Current latent (base + slider offsets)", lines=2, max_lines=6,
+                                 elem_id="current-latent")
         with gr.Tabs():
             with gr.Tab("Models", id="models"):
                 table = gr.Dataframe(headers=TABLE_HEADERS, value=h.models_table(), interactive=False, wrap=True, elem_id="models-table")
@@ -66,6 +71,10 @@ def build_app(h: Handlers) -> gr.Blocks:
                 with gr.Row():
                     with gr.Column(scale=1):
                         explore_img = _image("Current image", "explore-image", height=300)
+                        # the drag preview's request and answer (genlab.ui.drag): in the page, never shown
+                        sweep_request = gr.Textbox(elem_id="sweep-request", elem_classes=["genlab-hidden"],
+                                                   show_label=False, container=False)
+                        sweep_html = gr.HTML(elem_id="explore-sweep", elem_classes=["genlab-hidden"])
                         with gr.Row():
                             undo, redo = gr.Button("Undo"), gr.Button("Redo")
                             reset, randomize = gr.Button("Reset sliders"), gr.Button("Randomize")
@@ -75,10 +84,10 @@ def build_app(h: Handlers) -> gr.Blocks:
                         method = gr.Dropdown([], label="Directions", allow_custom_value=True, elem_id="method")
                         dirs = [gr.Slider(-3, 3, 0, step=0.05, label=f"direction {i + 1}", elem_id=f"dir-{i}") for i in range(N_DIRS)]
                 with gr.Accordion("Raw latent dimensions", open=False):
-                    raws = [gr.Slider(-3, 3, 0, step=0.05, label=f"z[{i}]") for i in range(N_RAW)]
+                    raws = [gr.Slider(-3, 3, 0, step=0.05, label=f"z[{i}]", elem_id=f"raw-{i}") for i in range(N_RAW)]
                     with gr.Row():
                         pick_dim = gr.Slider(0, 99, 0, step=1, label="Dimension")
-                        pick_value = gr.Slider(-3, 3, 0, step=0.05, label="Offset of that dimension")
+                        pick_value = gr.Slider(-3, 3, 0, step=0.05, label="Offset of that dimension", elem_id="pick-value")
                 with gr.Accordion("Traversal sheet", open=False):
                     with gr.Row():
                         trav_index = gr.Number(0, label="Direction index (0 = first slider)", precision=0, minimum=0)
@@ -158,6 +167,8 @@ def build_app(h: Handlers) -> gr.Blocks:
             s.input(h.explore, slider_inputs, explore_img, api_name="explore" if i == 0 else False, **FAST)
             s.release(h.commit, [*slider_inputs, history], [current, history],
                       api_name="commit" if i == 0 else False, **FAST)
+        sweep_request.change(h.sweep, [*slider_inputs, sweep_request], sweep_html, api_name=False, queue=False,
+                            trigger_mode="always_last", show_progress="hidden")
         method.input(h.change_method, [model, base, method, history], position_outputs, api_name="change_method")
         base.submit(h.reset, [model, base, method, history], position_outputs, api_name="set_latent")
         reset.click(h.reset, [model, base, method, history], position_outputs, api_name="reset")
