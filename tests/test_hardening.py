@@ -493,6 +493,7 @@ PLAUSIBLE = {
     **{k: st.integers(-2, 300) for k in ("n", "steps", "k", "index", "i", "seed", "x", "y", "rows", "restarts",
                                          "n_samples")},
     "weights": st.lists(FLOATS, max_size=8), "raw": st.lists(FLOATS, max_size=4),
+    "slider": st.integers(-2, 20), "values": st.lists(FLOATS, max_size=8),
     "pick": st.one_of(st.none(), st.tuples(st.integers(-1, 9), FLOATS)),
     "keyframes": st.one_of(st.none(), st.lists(SEEDISH, min_size=2, max_size=4)),
     **{k: FLOATS for k in ("psi", "temperature", "lr", "fps", "amount", "scale", "span", "feature_weight", "px", "py",
@@ -652,7 +653,7 @@ BASELINE = {"seed": 1, "n": 4, "k": 3, "steps": 2, "index": 0, "i": 0, "x": 3, "
             "span": 2.0, "feature_weight": 0.0, "px": 5, "py": 5, "x0": -1, "y0": -1, "x1": 1, "y1": 1,
             "method": "", "mode": "lerp", "space": "both", "name": "custom", "epoch": 1, "label": 3, "vae": "",
             "family": None, "weights": [0.5], "raw": [0.1], "pick": None, "keyframes": None,
-            "allow_other_version": False}
+            "allow_other_version": False, "slider": 1, "values": [-1.0, 0.0, 1.0]}
 
 
 def baseline(explorer: Explorer, name: str, png: bytes) -> dict:
@@ -663,7 +664,7 @@ def baseline(explorer: Explorer, name: str, png: bytes) -> dict:
     values = {**BASELINE, "model_id": model, "model": model, "latent": z, "base": z, "current": z, "z": z,
               "a": 1, "b": 2, "c": z, "item": 3, "items": [1, 2], "group_a": [1, 2], "group_b": [3],
               "source": png, "image": png}
-    if name in ("explore", "compose"):
+    if name in ("explore", "compose", "sweep"):
         values["req"] = ExploreRequest(model, z, "", (0.5,), (0.1,), 0, 0.0)
     else:
         values["req"] = SampleRequest(model, 1, 4)

@@ -263,19 +263,24 @@ class Core:
         ``explore`` at that value (batched decoding differs by at most 1 level in rare pixels)."""
         import dataclasses
 
+        if not isinstance(req, ExploreRequest):
+            raise ExplorerError(f"sweep needs an explore request, got {type(req).__name__}")
         ckpt = self.generative(req.model)
-        nw, nr = len(req.weights), len(req.raw)
+        weights = tuple(as_numbers("slider values", req.weights, 64))
+        raw = tuple(as_numbers("raw slider values", req.raw, 4096))
+        nw, nr = len(weights), len(raw)
         slider = check_int("slider", slider, 0, nw + nr)
         vals = as_numbers("sweep values", values, MAX_SWEEP)
         if not vals:
             raise ExplorerError("sweep values are empty")
+        req = dataclasses.replace(req, weights=weights, raw=raw)
         zs = []
         for v in vals:
             if slider < nw:
-                r = dataclasses.replace(req, weights=req.weights[:slider] + (v,) + req.weights[slider + 1:])
+                r = dataclasses.replace(req, weights=weights[:slider] + (v,) + weights[slider + 1:])
             elif slider < nw + nr:
                 k = slider - nw
-                r = dataclasses.replace(req, raw=req.raw[:k] + (v,) + req.raw[k + 1:])
+                r = dataclasses.replace(req, raw=raw[:k] + (v,) + raw[k + 1:])
             else:
                 r = dataclasses.replace(req, pick_value=v)
             zs.append(self.compose(r))
