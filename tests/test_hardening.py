@@ -1588,3 +1588,28 @@ def test_recipes_through_the_app(client, app_root, tmp_path):
     msg = answered(client, "recipe upload with a .png name", "/load_recipe", handle_file(str(tmp_path / "recipe.png")))
     assert "Invalid file type" in msg or "recipe" in msg, msg
     still_serving(client)
+
+
+def test_users_never_see_where_the_server_keeps_checkpoints(tmp_path):
+    """Unavailable models and failed loads name the folder under its root, not the server's absolute path."""
+    import gradio as gr
+
+    from genlab.explore import Explorer
+    from genlab.registry import Registry
+    from genlab.ui.handlers import Handlers
+
+    root = tmp_path / "secret-place" / "models"
+    make_checkpoint(root, "good", "conv_vae")
+    make_checkpoint(root, "broken", "conv_vae")
+    (root / "broken" / "manifest.json").write_text("{not json")
+    make_checkpoint(root, "tampered", "conv_vae")
+    with open(root / "tampered" / "model.safetensors", "r+b") as f:
+        f.seek(-4, 2)
+        f.write(b"\x00\x01\x02\x03")
+    h = Handlers(Explorer(Registry([root])))
+    table = {row[0]: row[-1] for row in h.models_table()}
+    assert table["good"] == "ok"
+    assert "models/broken/manifest.json" in table["broken"] and str(tmp_path) not in table["broken"]
+    with pytest.raises(gr.Error) as err:
+        h.samples("tampered", 0, 4, 1.0, 1.0, False, False, False)
+    assert "models/tampered/model.safetensors" in str(err.value) and str(tmp_path) not in str(err.value)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import random
 
 import gradio as gr
@@ -25,20 +26,32 @@ METHOD_LABELS = {"ganspace": "GANSpace: PCA of layer-1 activations", "sefa": "Se
 TABLE_HEADERS = ["id", "family", "architecture", "dataset", "image", "latent", "params", "metrics", "status"]
 
 
+def public(text: str, roots) -> str:
+    """``text`` with the server's checkpoint roots shown by their folder name only: remote users see
+    ``checkpoints/my-model/manifest.json``, never where the server keeps its files."""
+    for root in sorted((str(r) for r in roots or ()), key=len, reverse=True):
+        parent = os.path.dirname(root.rstrip(os.sep))
+        if parent and parent != os.sep:
+            text = text.replace(parent + os.sep, "")
+    return text
+
+
 def user_errors(fn):
     """Explorer errors become gr.Error (a visible message in the UI, an error for API clients)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        roots = getattr(getattr(getattr(args[0], "ex", None), "registry", None), "roots", ()) if args else ()
         try:
             return fn(*args, **kwargs)
         except ExplorerError as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
+            raise gr.Error(public(str(exc), roots), print_exception=False) from None
         except gr.Error:
             raise
         except Exception as exc:  # keep serving; say what happened
             log.exception("unexpected error in %s", fn.__name__)
-            raise gr.Error(f"Unexpected error ({type(exc).__name__}): {exc}", print_exception=False) from None
+            raise gr.Error(public(f"Unexpected error ({type(exc).__name__}): {exc}", roots),
+                           print_exception=False) from None
 
     return wrapper
 
@@ -82,7 +95,9 @@ class Handlers:
 
     @user_errors
     def models_table(self) -> list[list]:
-        return [[row.get(h, "") for h in TABLE_HEADERS] for row in self.ex.models_table()]
+        roots = self.ex.registry.roots
+        return [[public(str(row.get(h, "")), roots) if h == "status" else row.get(h, "") for h in TABLE_HEADERS]
+                for row in self.ex.models_table()]
 
     @user_errors
     def model_card(self, model_id: str):
