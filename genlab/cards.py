@@ -42,7 +42,7 @@ def model_card(m: Manifest) -> str:
         f"- Parameters: {m.num_params:,}",
         f"- Output range: {list(m.output_range)}",
         f"- Config: `{m.raw.get('config')}`",
-        f"- Files: " + ", ".join(f"`{f.path}`" for f in m.files if f.role != "snapshot"),
+        "- Files: " + ", ".join(f"`{f.path}`" for f in m.files if f.role != "snapshot"),
     ]
     if m.snapshots:
         lines.append(f"- Training snapshots (fp16) at epochs {[f.epoch for f in m.snapshots]}")

@@ -597,7 +597,7 @@ def _where(exc: BaseException) -> str:
 # reprs in messages, ...); all are fixed and each has a regression test in TestExplorerBoundaryRegressions.
 # A new entry needs a strict-xfail regression test and a fix in the report.
 KNOWN_BUGS: set[tuple[str, str]] = {
-    ("RecursionError", "genlab/explore/tools.py:_check_method"),  # str(method) of a deeply nested list
+    ("RecursionError", "genlab/explore/maps.py:_check_method"),  # str(method) of a deeply nested list
 }
 
 

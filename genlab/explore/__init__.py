@@ -10,7 +10,8 @@ from genlab.explore.base import (MAX_STEPS, MAX_TILES, ExploreRequest, ExplorerE
 from genlab.explore.core import Core
 from genlab.explore.paths import Paths
 from genlab.explore.recipes import MAX_RECIPE_BYTES, Recipes
-from genlab.explore.tools import MAX_INVERSION_STEPS, Tools, atlas_pixel, atlas_point
+from genlab.explore.maps import atlas_pixel, atlas_point
+from genlab.explore.tools import MAX_INVERSION_STEPS, Tools
 
 
 class Explorer(Tools, Recipes, Core, Paths):

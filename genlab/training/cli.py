@@ -5,7 +5,6 @@ keeps resume state and epoch snapshots, and exports the checkpoint with its mani
 """
 from __future__ import annotations
 
-import argparse
 import json
 import shlex
 import shutil
