@@ -67,16 +67,17 @@ def summarize(res: dict) -> list[list]:
 
     sh = res.get("slider_http", {}).get("variants", {})
     for name, v in sh.items():
-        ref = None if name.startswith("floor") else sh.get("floor_nq" if name.endswith("_nq") else "floor", {}).get("p50")
+        fl = "floor_gradio_analytics" if name.endswith("_gradio_analytics") else "floor_nq" if name.endswith("_nq") else "floor"
+        ref = None if name.startswith("floor") else sh.get(fl, {}).get("p50")
         add("(a,b) http", f"{name} p50/p95 ms", f"{_f(v.get('p50'))}/{_f(v.get('p95'))}", _f(ref),
             _f(v.get("ratio_p50_to_floor"), 2))
     sb = res.get("slider_browser", {})
     if "floor" in sb:
         add("(a) browser", "floor p50/p95 ms (queued)", f"{_f(sb['floor']['queued'].get('p50'))}/{_f(sb['floor']['queued'].get('p95'))}")
         add("(a) browser", "floor p50/p95 ms (queue=False)", f"{_f(sb['floor']['nq'].get('p50'))}/{_f(sb['floor']['nq'].get('p95'))}")
-        off = sb.get("analytics_off")
+        off = sb.get("gradio_analytics")
         if off:
-            add("(a,b) browser", f"analytics off: floor / {off['model']} p50 ms",
+            add("(a,b) browser", f"Gradio's analytics default: floor / {off['model']} p50 ms",
                 f"{_f(off['floor'].get('p50'))} / {_f(off['queued'].get('p50'))}", "", _f(S.ratio(off["queued"].get("p50"), off["floor"].get("p50")), 2))
         for m, r in sb.get("models", {}).items():
             for key, label in (("queued", ""), ("nq", " queue=False"), ("inline", " inline PNG"),

@@ -213,9 +213,16 @@ def analytics_state(ctx: Ctx) -> dict:
     return {"events_recorded": st["events_recorded"], "records": st["records"]}
 
 
-def analytics(ctx: Ctx, on: bool, url: str | None = None, ids: dict | None = None) -> dict:
-    """Gradio's per-event analytics summary (pandas over the last 10,000 events) on (default) or off."""
-    return json.loads(arun(_api(url or ctx.url, ids or ctx.ids, "bench_set", ["analytics_frequency", 1 if on else 10**9])))
+def analytics(ctx: Ctx, on, url: str | None = None, ids: dict | None = None) -> dict:
+    """Gradio's analytics summary (pandas over its recent events, for the monitoring page): ``True`` = as the
+    app sets it (app.GRADIO_ENV: every 500 events), ``False`` = never, ``"gradio"`` = after every event
+    (Gradio's own default, which the app overrides)."""
+    import app
+
+    value = {True: int(app.GRADIO_ENV["GRADIO_ANALYTICS_CACHE_FREQUENCY"]), False: 10**9, "gradio": 1}[on]
+    keep = 10_000 if on == "gradio" else int(app.GRADIO_ENV["GRADIO_ANALYTICS_MAX_EVENTS"])
+    arun(_api(url or ctx.url, ids or ctx.ids, "bench_set", ["analytics_max_events", keep]))
+    return json.loads(arun(_api(url or ctx.url, ids or ctx.ids, "bench_set", ["analytics_frequency", value])))
 
 
 async def _interleaved(ctx: Ctx, variants, n: int, warm: int, offset: int = 0) -> dict:
@@ -250,7 +257,7 @@ async def _interleaved(ctx: Ctx, variants, n: int, warm: int, offset: int = 0) -
 
 def slider_http(ctx: Ctx) -> dict:
     """Floor vs /explore per model, queued (join + SSE) and queue=False (one POST), interleaved; the floor with
-    one input; 28 px webp/jpeg; then the floor and the first model again with Gradio's analytics summary off."""
+    one input; 28 px webp/jpeg; then the floor and the first model again with Gradio's own analytics default (a summary after every event)."""
     n = ctx.size(120, 20)
     warm = ctx.size(10, 3)
     m0 = ctx.models[0]
@@ -262,20 +269,20 @@ def slider_http(ctx: Ctx) -> dict:
                  (f"{m0}_inline", "bench_explore_inline", True, m0), (f"{m0}_inline_nq", "bench_explore_inline_nq", False, m0)]
     arun(ensure_bases(ctx))
     rec = arun(_interleaved(ctx, variants, n, warm))
-    off = [("floor_analytics_off", "bench_floor", True, None), (f"{m0}_analytics_off", "explore", True, m0)]
+    off = [("floor_gradio_analytics", "bench_floor", True, None), (f"{m0}_gradio_analytics", "explore", True, m0)]
     n_off = ctx.size(100, 15)
-    analytics(ctx, False)
+    analytics(ctx, "gradio")
     try:
         rec.update(arun(_interleaved(ctx, off, n_off, warm, offset=5000)))
     finally:
         analytics(ctx, True)
-    out = {"events_per_variant": n, "events_analytics_off": n_off, "variants": {}}
+    out = {"events_per_variant": n, "events_gradio_analytics": n_off, "variants": {}}
     for name, api, queued, model in variants + off:
         s = summary_ms(rec[name]["total"])
         s["result_only"] = summary_ms(rec[name]["result"])
         s["bytes"] = rec[name]["bytes"]
         s["api"], s["queued"] = api, queued
-        ref = "floor_analytics_off" if name.endswith("_analytics_off") else ("floor" if queued else "floor_nq")
+        ref = "floor_gradio_analytics" if name.endswith("_gradio_analytics") else ("floor" if queued else "floor_nq")
         floor = out["variants"].get(ref)
         if floor and model is not None:
             s["ratio_p50_to_floor"] = ratio(s.get("p50"), floor.get("p50"))
@@ -293,7 +300,7 @@ FLOORS = {"floor": ("#bench-floor", "#bench-floor-image"), "floor_nq": ("#bench-
 
 def slider_browser(ctx: Ctx) -> dict:
     """In the page: floor and /explore (queued, as the app) for every model; on the first model's page also
-    queue=False, the inline-PNG variants and the app with Gradio's analytics summary off. Interleaved chunks."""
+    queue=False, the inline-PNG variants and the app with Gradio's own analytics default. Interleaved chunks."""
     br = ctx.browser()
     if br is None:
         return {"skipped": f"{B.CHROMIUM} not installed"}
@@ -351,7 +358,7 @@ def slider_browser(ctx: Ctx) -> dict:
             floor_all[f] += rec[f]
         if first and not ctx.smoke:
             k = 20
-            analytics(ctx, False)
+            analytics(ctx, "gradio")
             try:
                 off_floor, off_q = [], []
                 for c in range(0, k, 10):  # interleaved blocks, like the main measurement
@@ -361,7 +368,7 @@ def slider_browser(ctx: Ctx) -> dict:
                                        timeout_ms=timeout)
             finally:
                 analytics(ctx, True)
-            res["analytics_off"] = {"model": m, "floor": summary_ms(off_floor), "queued": summary_ms(off_q)}
+            res["gradio_analytics"] = {"model": m, "floor": summary_ms(off_floor), "queued": summary_ms(off_q)}
         row = {key: summary_ms(rec[key]) for key in kinds}
         row.update({f"{f}_this_page": summary_ms(rec[f]) for f in floors})
         row.update(page_errors=pg.errors[:5], failed_resources=pg.not_found[:5], unchanged_pixels=unchanged)
@@ -627,7 +634,7 @@ def users_variants(ctx: Ctx) -> dict:
     res = {"users": n, "seconds": seconds, "model": m, "runs": {}}
     variants = [("queued", "explore", True), ("batched_2ms", "bench_explore_batched", True),
                 ("batched_0ms", "bench_explore_batched0", True), ("queue_false", "bench_explore_nq", False),
-                ("queued_analytics_off", "explore", True), ("inline_queue_false", "bench_explore_inline_nq", False)]
+                ("queued_gradio_analytics", "explore", True), ("inline_queue_false", "bench_explore_inline_nq", False)]
     if ctx.smoke:
         variants = [variants[0], variants[1], variants[4]]
     rounds = ctx.size(3, 1)
@@ -641,9 +648,9 @@ def users_variants(ctx: Ctx) -> dict:
     for r in range(rounds):  # rotate the order each round: no variant always runs first or last
         order = variants[r % len(variants):] + variants[:r % len(variants)]
         for name, api, queued in order:
-            off = name.endswith("analytics_off")
+            off = name.endswith("gradio_analytics")
             if off:
-                analytics(ctx, False)
+                analytics(ctx, "gradio")
             try:
                 parts[name].append(L.run(ctx.url, ctx.ids, n, seconds / rounds, m, base, method, api_name=api,
                                          queued=queued, sessions=tabs))
