@@ -167,8 +167,8 @@ def build_app(h: Handlers) -> gr.Blocks:
             s.input(h.explore, slider_inputs, explore_img, api_name="explore" if i == 0 else False, **FAST)
             s.release(h.commit, [*slider_inputs, history], [current, history],
                       api_name="commit" if i == 0 else False, **FAST)
-        sweep_request.change(h.sweep, [*slider_inputs, sweep_request], sweep_html, api_name=False, queue=False,
-                            trigger_mode="always_last", show_progress="hidden")
+        # the drag preview's sweep: queued with the sliders (bounded work under many users), never shown
+        sweep_request.change(h.sweep, [*slider_inputs, sweep_request], sweep_html, api_name=False, **FAST)
         method.input(h.change_method, [model, base, method, history], position_outputs, api_name="change_method")
         base.submit(h.reset, [model, base, method, history], position_outputs, api_name="set_latent")
         reset.click(h.reset, [model, base, method, history], position_outputs, api_name="reset")
