@@ -126,7 +126,7 @@ class Sampler(threading.Thread):
     @staticmethod
     def _fname(code) -> str:
         f = code.co_filename
-        for mark in ("site-packages/", "lib/python3.11/", "/work/main/"):
+        for mark in ("site-packages/", "lib/python3.11/", str(REPO) + "/"):
             if mark in f:
                 f = f.split(mark, 1)[1]
                 break
