@@ -136,7 +136,7 @@ class Sampler(threading.Thread):
         code = frame.f_code
         name = code.co_name
         fname = code.co_filename
-        stdlib = "site-packages" not in fname and "/work/" not in fname
+        stdlib = "site-packages" not in fname and str(REPO) not in fname
         if name in self.IDLE and (stdlib or "anyio" in fname or "asyncio" in fname):
             return True
         if name == "block_thread" and fname.endswith("gradio/blocks.py"):  # launch() sleeping in the main thread
