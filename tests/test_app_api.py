@@ -212,3 +212,17 @@ def test_image_keyframe(client, digit_png):
 def test_unknown_model(client):
     with pytest.raises(AppError):
         client.predict("nope", 0, 16, 1.0, 1.0, False, False, False, api_name="/samples")
+
+
+def test_gradio_rebuilds_its_analytics_summary_rarely(app_url):
+    """app.py's setting reaches Gradio's queue: its pandas summary of recent events is rebuilt every 500 events
+    over the last 2,000, not after every event over 10,000 (the largest per-event cost of a long-running server)."""
+    import gradio as gr
+
+    import app
+
+    with gr.Blocks() as demo:
+        gr.Markdown("x")
+    q = demo._queue
+    assert (q.ANAYLTICS_CACHE_FREQUENCY, q.ANALYTICS_MAX_EVENTS) == (500, 2000)
+    assert app.GRADIO_ENV == {"GRADIO_ANALYTICS_CACHE_FREQUENCY": "500", "GRADIO_ANALYTICS_MAX_EVENTS": "2000"}

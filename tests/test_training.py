@@ -54,6 +54,10 @@ def test_two_step_smoke_run_writes_a_loadable_checkpoint(tmp_path, digit_folder,
     assert not (out / ".train").exists()  # resume state is removed after a finished run
     if family == "dcgan":
         assert "discriminator" in ck.aux
+        aug = extra[extra.index("--augment") + 1].split(",") if "--augment" in extra else []
+        assert m.raw["training"]["augment"] == aug  # the complete recipe is recorded, and shown on the card
+        if aug:
+            assert f"- augment: {aug}" in (out / "README.md").read_text()
 
 
 def test_offline_mnist_dataset_and_snapshots(tmp_path):

@@ -1,6 +1,7 @@
 """Explorer core: models, the sample grid, the slider path and traversal sheets."""
 from __future__ import annotations
 
+import dataclasses
 import threading
 from typing import Any
 
@@ -261,8 +262,6 @@ class Core:
         ``slider`` counts the direction sliders (``req.weights``), then the raw ones (``req.raw``), then the
         dimension picker's offset. The browser draws these frames while that slider is dragged; each equals
         ``explore`` at that value (batched decoding differs by at most 1 level in rare pixels)."""
-        import dataclasses
-
         if not isinstance(req, ExploreRequest):
             raise ExplorerError(f"sweep needs an explore request, got {type(req).__name__}")
         ckpt = self.generative(req.model)

@@ -19,6 +19,7 @@ import numpy as np
 from genlab import render
 
 SWEEP_LO, SWEEP_STEP, SWEEP_N = -3.0, 0.05, 121  # the grid of every explore slider (-3..3, step 0.05)
+SLIDER_GRID = dict(minimum=SWEEP_LO, maximum=SWEEP_LO + SWEEP_STEP * (SWEEP_N - 1), step=SWEEP_STEP)  # gr.Slider kwargs
 SWEEP_VALUES = [round(SWEEP_LO + SWEEP_STEP * i, 4) for i in range(SWEEP_N)]
 
 
@@ -58,7 +59,7 @@ DRAG_JS = r"""
   const IDS = __IDS__;
   const S = window.__genlabDrag = {sweep: null, want: null, token: 0, dragging: null, el: null, suppressed: false,
     pass: false, frame: -1, frames: 0, frameTimes: [], await: null, timer: null, canvas: null, observed: false,
-    requests: 0, received: 0};
+    loading: null};
   const sliderIndex = (t) => {
     if (!t || t.tagName !== 'INPUT' || t.type !== 'range') return -1;
     for (let i = 0; i < IDS.length; i++) if (t.closest('#' + IDS[i])) return i;
@@ -107,19 +108,19 @@ DRAG_JS = r"""
     c.style.display = 'block';
     S.frame = i; S.frames++; S.frameTimes.push(performance.now());
     if (S.frameTimes.length > 5000) S.frameTimes.splice(0, 2500);
-    document.dispatchEvent(new CustomEvent('genlab:frame', {detail: {slider: sw.slider, value: value, frame: i}}));
   };
   const receive = (root) => {
     const d = root.querySelector('.genlab-sweep');
     if (!d) return;
     const slider = +d.dataset.slider, token = d.dataset.token;
     if (slider !== S.want || token !== String(S.token)) return;  // an answer to an older press
+    if (S.loading === token) return;  // the observer reports one answer more than once
+    S.loading = token;
     const img = new Image();
     img.onload = () => {
       if (slider !== S.want || token !== String(S.token)) return;
       S.sweep = {slider, token, lo: +d.dataset.lo, step: +d.dataset.step, n: +d.dataset.n, w: +d.dataset.w,
                  h: +d.dataset.h, img};
-      S.received++;
     };
     img.src = d.querySelector('img').src;
   };
@@ -133,7 +134,7 @@ DRAG_JS = r"""
     observe();
     const box = document.querySelector('#sweep-request textarea, #sweep-request input');
     if (!box) return;
-    S.token++; S.want = k; S.sweep = null; S.requests++;
+    S.token++; S.want = k; S.sweep = null;
     box.value = k + ':' + S.token;
     box.dispatchEvent(new Event('input', {bubbles: true}));
   };

@@ -36,21 +36,25 @@ def public(text: str, roots) -> str:
     return text
 
 
+def _roots(args) -> list:
+    """The registry roots of the Handlers a wrapped method was called on (none for plain functions)."""
+    return getattr(getattr(getattr(args[0], "ex", None), "registry", None), "roots", []) if args else []
+
+
 def user_errors(fn):
     """Explorer errors become gr.Error (a visible message in the UI, an error for API clients)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        roots = getattr(getattr(getattr(args[0], "ex", None), "registry", None), "roots", ()) if args else ()
         try:
             return fn(*args, **kwargs)
         except ExplorerError as exc:
-            raise gr.Error(public(str(exc), roots), print_exception=False) from None
+            raise gr.Error(public(str(exc), _roots(args)), print_exception=False) from None
         except gr.Error:
             raise
         except Exception as exc:  # keep serving; say what happened
             log.exception("unexpected error in %s", fn.__name__)
-            raise gr.Error(public(f"Unexpected error ({type(exc).__name__}): {exc}", roots),
+            raise gr.Error(public(f"Unexpected error ({type(exc).__name__}): {exc}", _roots(args)),
                            print_exception=False) from None
 
     return wrapper
@@ -190,7 +194,7 @@ class Handlers:
             w, raw, pick = values[:N_DIRS], values[N_DIRS : N_DIRS + N_RAW], values[N_DIRS + N_RAW :]
             req = ExploreRequest(model_id, base, method, tuple(w), tuple(raw), *pick)
             return drag.sweep_html(self.ex.sweep(req, k, drag.SWEEP_VALUES), k, token)
-        except (ExplorerError, ValueError, TypeError):
+        except (ExplorerError, ValueError):
             return ""
 
     @user_errors

@@ -6,7 +6,7 @@ import gradio as gr
 from genlab.explore import MAX_STEPS, MAX_TILES
 from types import SimpleNamespace
 
-from genlab.ui.drag import drag_js, slider_ids
+from genlab.ui.drag import SLIDER_GRID, drag_js, slider_ids
 from genlab.ui.handlers import N_DIRS, N_RAW, TABLE_HEADERS, Handlers, empty_history
 
 # Models draw 28-64 px images: send them at native size (cheap, exact PNG) and let the browser
@@ -30,6 +30,14 @@ def _image(label, elem_id=None, height=260, clickable=False):
     only on images the browser does not scale up, so only the others fill their box via CSS."""
     return gr.Image(label=label, format="png", interactive=False, elem_id=elem_id, height=height,
                     elem_classes=["crisp" if clickable else "pixelated"], buttons=["download"])
+
+
+def upload_or_draw(upload_id: str) -> tuple[gr.File, gr.Sketchpad]:
+    """A row with an image upload and a sketchpad (reconstruction and inversion take either)."""
+    with gr.Row():
+        upload = gr.File(label="Upload an image", file_types=["image"], type="filepath", elem_id=upload_id)
+        sketch = gr.Sketchpad(label="...or draw a digit", type="numpy", canvas_size=(280, 280))
+    return upload, sketch
 
 
 def build_app(h: Handlers) -> gr.Blocks:
@@ -82,12 +90,13 @@ def build_app(h: Handlers) -> gr.Blocks:
                         # A dropdown that accepts any value: a Radio would check API calls against the choices this
                         # session last showed (another model's), the explorer validates methods itself.
                         method = gr.Dropdown([], label="Directions", allow_custom_value=True, elem_id="method")
-                        dirs = [gr.Slider(-3, 3, 0, step=0.05, label=f"direction {i + 1}", elem_id=f"dir-{i}") for i in range(N_DIRS)]
+                        dirs = [gr.Slider(value=0, **SLIDER_GRID, label=f"direction {i + 1}", elem_id=f"dir-{i}") for i in range(N_DIRS)]
                 with gr.Accordion("Raw latent dimensions", open=False):
-                    raws = [gr.Slider(-3, 3, 0, step=0.05, label=f"z[{i}]", elem_id=f"raw-{i}") for i in range(N_RAW)]
+                    raws = [gr.Slider(value=0, **SLIDER_GRID, label=f"z[{i}]", elem_id=f"raw-{i}") for i in range(N_RAW)]
                     with gr.Row():
                         pick_dim = gr.Slider(0, 99, 0, step=1, label="Dimension")
-                        pick_value = gr.Slider(-3, 3, 0, step=0.05, label="Offset of that dimension", elem_id="pick-value")
+                        pick_value = gr.Slider(value=0, **SLIDER_GRID, label="Offset of that dimension",
+                                               elem_id="pick-value")
                 with gr.Accordion("Traversal sheet", open=False):
                     with gr.Row():
                         trav_index = gr.Number(0, label="Direction index (0 = first slider)", precision=0, minimum=0)
@@ -117,9 +126,7 @@ def build_app(h: Handlers) -> gr.Blocks:
                 interp_plot = gr.Plot(label="Classifier along the path", elem_id="interp-plot")
                 interp_info = gr.Markdown("")
             with gr.Tab("Reconstruct", id="reconstruct"):
-                with gr.Row():
-                    upload = gr.File(label="Upload an image", file_types=["image"], type="filepath", elem_id="recon-upload")
-                    sketch = gr.Sketchpad(label="...or draw a digit", type="numpy", canvas_size=(280, 280))
+                upload, sketch = upload_or_draw("recon-upload")
                 with gr.Row():
                     n_post = gr.Slider(0, 16, 6, step=1, label="Posterior samples")
                     recon_btn = gr.Button("Reconstruct", variant="primary", elem_id="recon-btn")

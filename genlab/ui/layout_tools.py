@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import gradio as gr
 
 from genlab.ui.handlers_tools import ToolHandlers
-from genlab.ui.layout import _image
+from genlab.ui.layout import _image, upload_or_draw
 
 HEAVY = dict(concurrency_limit=2, concurrency_id="heavy")
 LIVE = dict(trigger_mode="always_last", show_progress="hidden", concurrency_limit=8, concurrency_id="fast")
@@ -85,9 +85,7 @@ def inversion_tab(h: ToolHandlers, c: SimpleNamespace) -> None:
     with gr.Tab("Invert", id="invert"):
         gr.Markdown("Find the GAN latent whose image best matches yours (pixel + classifier-feature loss), "
                     "next to the VAE's reconstruction of the same image.")
-        with gr.Row():
-            upload = gr.File(label="Upload an image", file_types=["image"], type="filepath", elem_id="invert-upload")
-            sketch = gr.Sketchpad(label="...or draw a digit", type="numpy", canvas_size=(280, 280))
+        upload, sketch = upload_or_draw("invert-upload")
         with gr.Row():
             steps = gr.Slider(10, 500, 150, step=10, label="Step budget")
             go = gr.Button("Invert", variant="primary", elem_id="invert-btn")
