@@ -41,10 +41,17 @@ class FileStore:
             p.unlink(missing_ok=True)
 
 
-def trim_tree(root: Path, max_age_s: float, max_files: int) -> int:
-    """Delete files under ``root`` older than ``max_age_s``, then the oldest beyond ``max_files``.
+FOLDER_GRACE_S = 60.0  # an empty folder younger than this may be one Gradio has just made and is writing into
 
-    Returns how many were deleted. Safe against files vanishing meanwhile.
+
+def trim_tree(root: Path, max_age_s: float, max_files: int) -> int:
+    """Delete files under ``root`` older than ``max_age_s``, then the oldest beyond ``max_files``, then empty
+    folders untouched for ``FOLDER_GRACE_S``.
+
+    Gradio writes each output into a folder named by its content hash and reuses that folder for the same
+    content, so a folder may be written into again at any moment: a file rewritten since it was listed is
+    kept, and a folder that just became empty (or was just made) stays until the next passes. Returns how
+    many files were deleted; files and folders vanishing meanwhile are fine.
     """
     entries = []
     for p in list(root.rglob("*")):
@@ -59,13 +66,16 @@ def trim_tree(root: Path, max_age_s: float, max_files: int) -> int:
     for i, (mtime, p) in enumerate(entries):
         if i < keep_from or now - mtime > max_age_s:
             try:
+                if p.stat().st_mtime != mtime:  # rewritten since listed: in use again
+                    continue
                 p.unlink()
                 removed += 1
             except OSError:
                 pass
     for d in sorted((p for p in list(root.rglob("*")) if p.is_dir()), key=lambda p: -len(p.parts)):
         try:
-            d.rmdir()  # only empty folders go
+            if time.time() - d.stat().st_mtime > FOLDER_GRACE_S:
+                d.rmdir()  # only empty folders go
         except OSError:
             pass
     return removed
