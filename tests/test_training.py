@@ -97,13 +97,17 @@ def test_cli_resume_flag(tmp_path, digit_folder):
     args = ["train", "vae", "--dataset", f"folder:{digit_folder}", "--out", str(out), "--batch-size", "32",
             "--limit", "64", "--z-dim", "2", "--base", "4", "--hidden", "8", "--no-eval", "--threads", "1", "--keep-state"]
     assert cli_main(args + ["--epochs", "1"]) == 0
-    assert json.loads((out / ".train/state.json").read_text())["epoch"] == 1
+    first = json.loads((out / ".train/state.json").read_text())
+    assert first["epoch"] == 1 and first["steps"] == 2 and first["seconds"] > 0
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.run([sys.executable, "-m", "genlab", *args, "--epochs", "2", "--resume"],
                           capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "resuming" in proc.stderr and "epoch 2" in proc.stderr and "epoch 1:" not in proc.stderr
-    assert parse_manifest(out).raw["training"]["resumed_from_epoch"] == 1
+    training = parse_manifest(out).raw["training"]
+    assert training["resumed_from_epoch"] == 1
+    # the card records the whole run's cost, not just the resumed segment's
+    assert training["steps"] == 4 and training["seconds"] >= first["seconds"]
 
 
 def test_unreachable_dataset_is_a_clear_error(tmp_path, capsys):

@@ -127,11 +127,16 @@ def exported(trainer, model):
     return trainer.export_generator() if hasattr(trainer, "export_generator") else model
 
 
-def run_epochs(args, trainer, model, x, y, out: Path, start: int, fixed_z) -> tuple[dict, dict, int]:
-    """Train from ``start`` to ``args.epochs``; returns (last stats, snapshots, steps)."""
+def run_epochs(args, trainer, model, x, y, out: Path, start: int, fixed_z,
+               done: dict | None = None) -> tuple[dict, dict, int]:
+    """Train from ``start`` to ``args.epochs``; returns (last stats, snapshots, steps).
+
+    ``done`` holds the steps and seconds of earlier segments of a resumed run; state.json carries the
+    running totals, so a run stopped and resumed records the whole run's cost."""
     state_dir = out / ".train"
     snap_epochs = {int(e) for e in args.snapshots.split(",") if e.strip()} if args.snapshots else set()
-    snapshots, steps, stats = load_snapshots(state_dir), 0, {}
+    done = done or {}
+    snapshots, steps, stats, t0 = load_snapshots(state_dir), int(done.get("steps", 0)), {}, time.time()
     for epoch in range(start + 1, args.epochs + 1):
         bar = tqdm(trainer.epoch(x, y), total=len(x) // args.batch_size, desc=f"epoch {epoch}/{args.epochs}",
                    leave=False, file=sys.stderr, mininterval=1.0)
@@ -146,7 +151,9 @@ def run_epochs(args, trainer, model, x, y, out: Path, start: int, fixed_z) -> tu
         if fixed_z is not None and args.sample_every and epoch % args.sample_every == 0:
             write_samples(shipped, fixed_z, state_dir / "samples" / f"epoch-{epoch:04d}.png")
         save_file(trainer.state(), state_dir / "state.safetensors")
-        (state_dir / "state.json").write_text(json.dumps({"epoch": epoch, "argv": sys.argv[1:]}))
+        seconds = round(float(done.get("seconds", 0.0)) + time.time() - t0, 1)
+        (state_dir / "state.json").write_text(json.dumps({"epoch": epoch, "argv": sys.argv[1:], "steps": steps,
+                                                          "seconds": seconds}))
     return stats, snapshots, steps
 
 
@@ -183,19 +190,21 @@ def main(args) -> int:
     arch = get_architecture(arch_name)
     x, y, info = load_training_data(args, arch.output_range)
     trainer = make_trainer(args, model, aux, device)
-    start = 0
+    start, done = 0, {}
     state_file = out / ".train" / "state.safetensors"
     if args.resume and state_file.is_file():
         trainer.load_state(load_file(state_file))
-        start = json.loads((out / ".train" / "state.json").read_text())["epoch"]
+        done = json.loads((out / ".train" / "state.json").read_text())
+        start = done["epoch"]
         print(f"resuming {out} after epoch {start}", file=sys.stderr)
     (out / ".train").mkdir(parents=True, exist_ok=True)
     fixed_z = latent.sample(64, model.latent_size, seed=1234) if args.family != "classifier" else None
     t0 = time.time()
-    stats, snapshots, steps = run_epochs(args, trainer, model, x, y, out, start, fixed_z)
+    stats, snapshots, steps = run_epochs(args, trainer, model, x, y, out, start, fixed_z, done)
     model, aux = exported(trainer, model).cpu().eval(), {k: m.cpu().eval() for k, m in aux.items()}
     training = {"family": args.family, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
-                "seed": args.seed, "device": str(device), "seconds": round(time.time() - t0, 1), "steps": steps,
+                "seed": args.seed, "device": str(device), "steps": steps,
+                "seconds": round(float(done.get("seconds", 0.0)) + time.time() - t0, 1),
                 "final_stats": stats, "torch": torch.__version__,
                 "resumed_from_epoch": start,
                 "command": "python -m genlab " + " ".join(shlex.quote(a) for a in argv_for_card(args))}
