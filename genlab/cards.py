@@ -51,7 +51,8 @@ def model_card(m: Manifest) -> str:
               f"- Split: {ds.get('n_train', '?')} training / {ds.get('n_test', '?')} held-out images, seed {ds.get('split_seed', '?')}",
               f"- Data license: {ds.get('license', 'see the dataset')}",
               "", "## Training", ""]
-    for key in ("loss", "ema", "augment", "likelihood", "beta", "epochs", "batch_size", "lr", "seed", "device", "seconds", "steps"):
+    for key in ("loss", "ema", "augment", "likelihood", "beta", "epochs", "batch_size", "lr", "lr_decay_from",
+                "seed", "device", "seconds", "steps"):
         if key in tr:
             lines.append(f"- {key}: {_fmt(tr[key])}")
     if tr.get("command"):

@@ -92,15 +92,42 @@ def test_resume_continues_where_it_stopped(tmp_path):
         assert torch.allclose(v.float(), flat_state("G", resumed.G)[k].float(), atol=1e-6), k
 
 
+def test_lr_decay_is_linear_after_its_epoch_and_a_stopped_run_resumes_into_it():
+    from genlab.training.loops import lr_factor
+
+    assert [lr_factor(e, 6, 3) for e in range(1, 7)] == [1, 1, 1, 0.75, 0.5, 0.25]
+    assert lr_factor(5, 6, 0) == 1 and lr_factor(5, 4, 6) == 1  # off / decay start after the end
+    cfg = DCGANConfig(image_size=28, channels=1, nz=8, ngf=4, ndf=4)
+    data = torch.rand(64, 1, 28, 28) * 2 - 1
+
+    def run(first, last, state=None):
+        t = GANTrainer(Generator(cfg), Discriminator(cfg), batch_size=32, seed=3, lr=1e-3)
+        if state is not None:
+            t.load_state(state)
+        for epoch in range(first, last + 1):
+            t.set_lr_scale(lr_factor(epoch, 3, 1))
+            list(t.epoch(data))
+        return t
+
+    straight = run(1, 3)
+    assert straight.opt_g.param_groups[0]["lr"] == pytest.approx(1e-3 / 3)
+    assert straight.opt_d.param_groups[0]["lr"] == pytest.approx(1e-3 / 3)
+    # epoch 1 at the full rate, stopped, then resumed into the decay: the same run
+    resumed = run(2, 3, state=run(1, 1).state())
+    assert resumed.opt_g.param_groups[0]["lr"] == pytest.approx(1e-3 / 3)
+    for k, v in flat_state("G", straight.G).items():
+        assert torch.allclose(v.float(), flat_state("G", resumed.G)[k].float(), atol=1e-6), k
+
+
 def test_cli_resume_flag(tmp_path, digit_folder):
     out = tmp_path / "r"
     args = ["train", "vae", "--dataset", f"folder:{digit_folder}", "--out", str(out), "--batch-size", "32",
             "--limit", "64", "--z-dim", "2", "--base", "4", "--hidden", "8", "--no-eval", "--threads", "1", "--keep-state"]
-    assert cli_main(args + ["--epochs", "1"]) == 0
+    assert cli_main(args + ["--epochs", "1", "--lr-decay-from", "1"]) == 0
     first = json.loads((out / ".train/state.json").read_text())
     assert first["epoch"] == 1 and first["steps"] == 2 and first["seconds"] > 0
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.run([sys.executable, "-m", "genlab", *args, "--epochs", "2", "--resume"],
+    proc = subprocess.run([sys.executable, "-m", "genlab", *args, "--epochs", "2", "--lr-decay-from", "1", "--resume"],
                           capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "resuming" in proc.stderr and "epoch 2" in proc.stderr and "epoch 1:" not in proc.stderr
@@ -108,6 +135,8 @@ def test_cli_resume_flag(tmp_path, digit_folder):
     assert training["resumed_from_epoch"] == 1
     # the card records the whole run's cost, not just the resumed segment's
     assert training["steps"] == 4 and training["seconds"] >= first["seconds"]
+    assert training["lr_decay_from"] == 1 and "--lr-decay-from 1" in training["command"]
+    assert "lr_decay_from: 1" in (out / "README.md").read_text()
 
 
 def test_unreachable_dataset_is_a_clear_error(tmp_path, capsys):

@@ -21,7 +21,7 @@ from genlab import latent, render
 from genlab.checkpoints import load_checkpoint, save_checkpoint
 from genlab.configs import ClassifierConfig, ConvVAEConfig, DCGANConfig, MLPVAEConfig
 from genlab.models import get_architecture
-from genlab.training.loops import ClassifierTrainer, GANTrainer, VAETrainer
+from genlab.training.loops import ClassifierTrainer, GANTrainer, VAETrainer, lr_factor
 
 
 def add_parser(sub) -> None:
@@ -34,6 +34,8 @@ def add_parser(sub) -> None:
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float)
+    p.add_argument("--lr-decay-from", type=int, default=0, metavar="EPOCH",
+                   help="after this epoch the learning rate falls linearly towards 0 at the last epoch (0: constant)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: cores - 1, see PERF_NOTES)")
@@ -138,6 +140,7 @@ def run_epochs(args, trainer, model, x, y, out: Path, start: int, fixed_z,
     done = done or {}
     snapshots, steps, stats, t0 = load_snapshots(state_dir), int(done.get("steps", 0)), {}, time.time()
     for epoch in range(start + 1, args.epochs + 1):
+        trainer.set_lr_scale(lr_factor(epoch, args.epochs, args.lr_decay_from))
         bar = tqdm(trainer.epoch(x, y), total=len(x) // args.batch_size, desc=f"epoch {epoch}/{args.epochs}",
                    leave=False, file=sys.stderr, mininterval=1.0)
         for stats in bar:
@@ -203,6 +206,7 @@ def main(args) -> int:
     stats, snapshots, steps = run_epochs(args, trainer, model, x, y, out, start, fixed_z, done)
     model, aux = exported(trainer, model).cpu().eval(), {k: m.cpu().eval() for k, m in aux.items()}
     training = {"family": args.family, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+                "lr_decay_from": args.lr_decay_from,
                 "seed": args.seed, "device": str(device), "steps": steps,
                 "seconds": round(float(done.get("seconds", 0.0)) + time.time() - t0, 1),
                 "final_stats": stats, "torch": torch.__version__,

@@ -67,6 +67,13 @@ class _Trainer:
             out[f"counter.{name}"] = torch.tensor(getattr(self, name), dtype=torch.int64)
         return out
 
+    def set_lr_scale(self, factor: float) -> None:
+        """Scale every optimizer's learning rate to ``factor`` times the rate it was built with."""
+        for opt in vars(self).values():
+            if isinstance(opt, torch.optim.Optimizer):
+                for group in opt.param_groups:
+                    group["lr"] = group.setdefault("base_lr", group["lr"]) * factor
+
     def load_state(self, flat: dict[str, torch.Tensor]) -> None:
         for name in self.parts:
             load_flat_state(name, getattr(self, name), flat)
@@ -74,6 +81,16 @@ class _Trainer:
         for name in self.counters:
             if f"counter.{name}" in flat:
                 setattr(self, name, int(flat[f"counter.{name}"]))
+
+
+def lr_factor(epoch: int, epochs: int, decay_from: int = 0) -> float:
+    """Learning-rate factor for 1-based ``epoch``: 1 up to ``decay_from``, then linear towards 0.
+
+    The rate before ``decay_from`` does not depend on ``epochs``, so a constant-rate run stopped at that
+    epoch and resumed with the decay is the same run as one started with it (0 = no decay)."""
+    if not decay_from or epoch <= decay_from or epochs <= decay_from:
+        return 1.0
+    return (epochs - epoch + 1) / (epochs - decay_from + 1)
 
 
 AUGMENTS = ("translation", "cutout")
