@@ -52,7 +52,7 @@ soak: venv
 # Rebuild every shipped checkpoint from scratch (see each model card for its single command).
 checkpoints: venv
 	$(PY) -m genlab train classifier --out checkpoints/mnist-classifier --title "MNIST digit classifier (small CNN)" --epochs 12 --batch-size 128
-	$(PY) -m genlab train dcgan --out checkpoints/mnist-dcgan --title "DCGAN on MNIST (28 px, z=100)" --epochs 80 --batch-size 64 --ema 0.999 --augment translation --snapshots 1,2,5,10,20,40 --threads 1
+	$(PY) -m genlab train dcgan --out checkpoints/mnist-dcgan --title "DCGAN on MNIST (28 px, z=100)" --epochs 200 --batch-size 64 --ema 0.999 --augment translation --lr-decay-from 150 --snapshots 1,2,5,10,20,40 --threads 2
 	$(PY) -m genlab train vae --out checkpoints/mnist-vae --title "Conv VAE on MNIST (z=16)" --z-dim 16 --epochs 60 --batch-size 128 --snapshots ''
 	$(PY) -m genlab train vae --out checkpoints/mnist-vae-2d --title "Conv VAE on MNIST (z=2, for maps)" --z-dim 2 --epochs 60 --batch-size 128 --snapshots 1,3,10
 

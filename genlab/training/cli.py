@@ -205,7 +205,8 @@ def main(args) -> int:
     t0 = time.time()
     stats, snapshots, steps = run_epochs(args, trainer, model, x, y, out, start, fixed_z, done)
     model, aux = exported(trainer, model).cpu().eval(), {k: m.cpu().eval() for k, m in aux.items()}
-    training = {"family": args.family, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+    training = {"family": args.family, "epochs": args.epochs, "batch_size": args.batch_size,
+                "lr": trainer.base_lr(),
                 "lr_decay_from": args.lr_decay_from,
                 "seed": args.seed, "device": str(device), "steps": steps,
                 "seconds": round(float(done.get("seconds", 0.0)) + time.time() - t0, 1),

@@ -67,6 +67,14 @@ class _Trainer:
             out[f"counter.{name}"] = torch.tensor(getattr(self, name), dtype=torch.int64)
         return out
 
+    def base_lr(self) -> float:
+        """The learning rate the optimizers were built with (before any decay)."""
+        for opt in vars(self).values():
+            if isinstance(opt, torch.optim.Optimizer):
+                group = opt.param_groups[0]
+                return float(group.get("base_lr", group["lr"]))
+        raise ValueError("trainer has no optimizer")
+
     def set_lr_scale(self, factor: float) -> None:
         """Scale every optimizer's learning rate to ``factor`` times the rate it was built with."""
         for opt in vars(self).values():
