@@ -96,7 +96,10 @@ def test_lr_decay_is_linear_after_its_epoch_and_a_stopped_run_resumes_into_it():
     from genlab.training.loops import lr_factor
 
     assert [lr_factor(e, 6, 3) for e in range(1, 7)] == [1, 1, 1, 0.75, 0.5, 0.25]
-    assert lr_factor(5, 6, 0) == 1 and lr_factor(5, 4, 6) == 1  # off / decay start after the end
+    assert lr_factor(5, 6, 0) == 1  # off
+    for bad in (-1, 6, 7):  # before the first epoch / at or after the last: it could never start
+        with pytest.raises(ValueError, match="--lr-decay-from"):
+            lr_factor(1, 6, bad)
     cfg = DCGANConfig(image_size=28, channels=1, nz=8, ngf=4, ndf=4)
     data = torch.rand(64, 1, 28, 28) * 2 - 1
 
@@ -123,7 +126,7 @@ def test_cli_resume_flag(tmp_path, digit_folder):
     out = tmp_path / "r"
     args = ["train", "vae", "--dataset", f"folder:{digit_folder}", "--out", str(out), "--batch-size", "32",
             "--limit", "64", "--z-dim", "2", "--base", "4", "--hidden", "8", "--no-eval", "--threads", "1", "--keep-state"]
-    assert cli_main(args + ["--epochs", "1", "--lr-decay-from", "1"]) == 0
+    assert cli_main(args + ["--epochs", "1"]) == 0  # a constant-rate first segment, as the DCGAN was trained
     first = json.loads((out / ".train/state.json").read_text())
     assert first["epoch"] == 1 and first["steps"] == 2 and first["seconds"] >= 0  # rounded to 0.1 s
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -143,6 +146,15 @@ def test_cli_resume_flag(tmp_path, digit_folder):
 def test_unreachable_dataset_is_a_clear_error(tmp_path, capsys):
     rc = cli_main(["train", "vae", "--dataset", "nope", "--out", str(tmp_path / "x"), "--epochs", "1"])
     assert rc == 2 and "nope" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("decay_from", ["-1", "3", "9"])
+def test_a_decay_that_cannot_start_is_a_clear_error(tmp_path, capsys, decay_from):
+    out = tmp_path / "x"
+    rc = cli_main(["train", "vae", "--out", str(out), "--epochs", "3", "--lr-decay-from", decay_from])
+    err = capsys.readouterr().err
+    assert rc == 2 and f"--lr-decay-from {decay_from} must be 0 (no decay) or an epoch before the last (3)" in err
+    assert not out.exists()  # refused before any work
 
 
 def test_ema_generator_tracks_the_average():

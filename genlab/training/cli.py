@@ -130,21 +130,23 @@ def exported(trainer, model):
 
 
 def run_epochs(args, trainer, model, x, y, out: Path, start: int, fixed_z,
-               done: dict | None = None) -> tuple[dict, dict, int]:
-    """Train from ``start`` to ``args.epochs``; returns (last stats, snapshots, steps).
+               done: dict | None = None) -> tuple[dict, dict, dict]:
+    """Train from ``start`` to ``args.epochs``; returns (last stats, snapshots, totals).
 
-    ``done`` holds the steps and seconds of earlier segments of a resumed run; state.json carries the
-    running totals, so a run stopped and resumed records the whole run's cost."""
+    ``done`` is state.json of a resumed run: totals ({"steps", "seconds"}) are running sums over every
+    segment, kept in state.json after each epoch, so a run stopped and resumed records the whole run's cost."""
     state_dir = out / ".train"
     snap_epochs = {int(e) for e in args.snapshots.split(",") if e.strip()} if args.snapshots else set()
     done = done or {}
-    snapshots, steps, stats, t0 = load_snapshots(state_dir), int(done.get("steps", 0)), {}, time.time()
+    snapshots, stats, t0 = load_snapshots(state_dir), {}, time.time()
+    totals = {"steps": int(done.get("steps", 0)), "seconds": float(done.get("seconds", 0.0))}
+    seconds0 = totals["seconds"]
     for epoch in range(start + 1, args.epochs + 1):
         trainer.set_lr_scale(lr_factor(epoch, args.epochs, args.lr_decay_from))
         bar = tqdm(trainer.epoch(x, y), total=len(x) // args.batch_size, desc=f"epoch {epoch}/{args.epochs}",
                    leave=False, file=sys.stderr, mininterval=1.0)
         for stats in bar:
-            steps += 1
+            totals["steps"] += 1
             bar.set_postfix(_fmt(stats), refresh=False)
         tqdm.write(f"epoch {epoch}: " + " ".join(f"{k}={v}" for k, v in _fmt(stats).items()), file=sys.stderr)
         shipped = exported(trainer, model) if args.family != "classifier" else model
@@ -154,10 +156,9 @@ def run_epochs(args, trainer, model, x, y, out: Path, start: int, fixed_z,
         if fixed_z is not None and args.sample_every and epoch % args.sample_every == 0:
             write_samples(shipped, fixed_z, state_dir / "samples" / f"epoch-{epoch:04d}.png")
         save_file(trainer.state(), state_dir / "state.safetensors")
-        seconds = round(float(done.get("seconds", 0.0)) + time.time() - t0, 1)
-        (state_dir / "state.json").write_text(json.dumps({"epoch": epoch, "argv": sys.argv[1:], "steps": steps,
-                                                          "seconds": seconds}))
-    return stats, snapshots, steps
+        totals["seconds"] = round(seconds0 + time.time() - t0, 1)
+        (state_dir / "state.json").write_text(json.dumps({"epoch": epoch, "argv": sys.argv[1:], **totals}))
+    return stats, snapshots, totals
 
 
 def load_snapshots(state_dir: Path) -> dict:
@@ -186,6 +187,7 @@ def argv_for_card(args) -> list[str]:
 def main(args) -> int:
     from genlab.engine import default_threads
 
+    lr_factor(1, args.epochs, args.lr_decay_from)  # a decay that could never start is an error, before any work
     torch.set_num_threads(args.threads or default_threads())
     out = Path(args.out)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -202,14 +204,11 @@ def main(args) -> int:
         print(f"resuming {out} after epoch {start}", file=sys.stderr)
     (out / ".train").mkdir(parents=True, exist_ok=True)
     fixed_z = latent.sample(64, model.latent_size, seed=1234) if args.family != "classifier" else None
-    t0 = time.time()
-    stats, snapshots, steps = run_epochs(args, trainer, model, x, y, out, start, fixed_z, done)
+    stats, snapshots, totals = run_epochs(args, trainer, model, x, y, out, start, fixed_z, done)
     model, aux = exported(trainer, model).cpu().eval(), {k: m.cpu().eval() for k, m in aux.items()}
     training = {"family": args.family, "epochs": args.epochs, "batch_size": args.batch_size,
-                "lr": trainer.base_lr(),
-                "lr_decay_from": args.lr_decay_from,
-                "seed": args.seed, "device": str(device), "steps": steps,
-                "seconds": round(float(done.get("seconds", 0.0)) + time.time() - t0, 1),
+                "lr": trainer.base_lr(), "lr_decay_from": args.lr_decay_from,
+                "seed": args.seed, "device": str(device), **totals,
                 "final_stats": stats, "torch": torch.__version__,
                 "resumed_from_epoch": start,
                 "command": "python -m genlab " + " ".join(shlex.quote(a) for a in argv_for_card(args))}

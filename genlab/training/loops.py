@@ -67,20 +67,19 @@ class _Trainer:
             out[f"counter.{name}"] = torch.tensor(getattr(self, name), dtype=torch.int64)
         return out
 
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        return [o for o in vars(self).values() if isinstance(o, torch.optim.Optimizer)]
+
     def base_lr(self) -> float:
         """The learning rate the optimizers were built with (before any decay)."""
-        for opt in vars(self).values():
-            if isinstance(opt, torch.optim.Optimizer):
-                group = opt.param_groups[0]
-                return float(group.get("base_lr", group["lr"]))
-        raise ValueError("trainer has no optimizer")
+        group = self.optimizers()[0].param_groups[0]
+        return float(group.get("base_lr", group["lr"]))
 
     def set_lr_scale(self, factor: float) -> None:
         """Scale every optimizer's learning rate to ``factor`` times the rate it was built with."""
-        for opt in vars(self).values():
-            if isinstance(opt, torch.optim.Optimizer):
-                for group in opt.param_groups:
-                    group["lr"] = group.setdefault("base_lr", group["lr"]) * factor
+        for opt in self.optimizers():
+            for group in opt.param_groups:
+                group["lr"] = group.setdefault("base_lr", group["lr"]) * factor
 
     def load_state(self, flat: dict[str, torch.Tensor]) -> None:
         for name in self.parts:
@@ -96,7 +95,9 @@ def lr_factor(epoch: int, epochs: int, decay_from: int = 0) -> float:
 
     The rate before ``decay_from`` does not depend on ``epochs``, so a constant-rate run stopped at that
     epoch and resumed with the decay is the same run as one started with it (0 = no decay)."""
-    if not decay_from or epoch <= decay_from or epochs <= decay_from:
+    if decay_from < 0 or (decay_from and decay_from >= epochs):
+        raise ValueError(f"--lr-decay-from {decay_from} must be 0 (no decay) or an epoch before the last ({epochs})")
+    if not decay_from or epoch <= decay_from:
         return 1.0
     return (epochs - epoch + 1) / (epochs - decay_from + 1)
 
