@@ -1,7 +1,8 @@
 """genlab app: ``python app.py [--checkpoints DIR] [--device cuda|cpu] [--host H] [--port P]``.
 
-Builds the explorer from the checkpoint registry and serves the Gradio UI (and its HTTP API) on
-127.0.0.1 unless ``--host`` says otherwise.
+Builds the explorer from the checkpoint registry and serves the Gradio UI (and its HTTP API). The address is
+``--host``/``--port``, else Gradio's own ``GRADIO_SERVER_NAME``/``GRADIO_SERVER_PORT`` (set by Hugging Face
+Spaces and containers), else 127.0.0.1:7860 (loopback only).
 """
 from __future__ import annotations
 
@@ -33,8 +34,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--checkpoints", action="append", default=[], help="extra registry root (repeatable)")
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA when available)")
     p.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"], help="autocast dtype on CUDA")
-    p.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback only)")
-    p.add_argument("--port", type=int, default=int(os.environ.get("GENLAB_PORT", 7860)))
+    p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1",
+                   help="interface to bind (default: $GRADIO_SERVER_NAME, else loopback only)")
+    p.add_argument("--port", type=int,
+                   default=int(os.environ.get("GRADIO_SERVER_PORT") or os.environ.get("GENLAB_PORT") or 7860),
+                   help="port (default: $GRADIO_SERVER_PORT, else 7860)")
     p.add_argument("--auth", default=None, help="user:pass required to open the app (classroom servers)")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: cores - 1)")
     p.add_argument("--share", action="store_true", help=argparse.SUPPRESS)
@@ -42,37 +46,36 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def build(args):
-    """(demo, handlers) for the parsed args; also sets threads and the temp-file janitor."""
+    """(demo, ui) for the parsed args; also sets threads and the temp-file janitor."""
     # Gradio reads its cache folder when components are built: choose it before anything else.
     temp = os.environ.setdefault("GRADIO_TEMP_DIR", os.path.join(tempfile.gettempdir(), "genlab-gradio"))
     from genlab.engine import Engine, default_threads, pick_device
     from genlab.explore import Explorer
     from genlab.registry import Registry, default_roots
+    from genlab.ui.app import build_app
     from genlab.ui.files import FileStore, Janitor
-    from genlab.ui.handlers_tools import ToolHandlers
-    from genlab.ui.layout import build_app
 
     torch.set_num_threads(args.threads or default_threads())
     device = pick_device(args.device)
     registry = Registry(default_roots(args.checkpoints), default_device=str(device))
     explorer = Explorer(registry, Engine(device, args.precision))
-    handlers = ToolHandlers(explorer, FileStore())
-    demo = build_app(handlers)
-    Janitor(temp, interval_s=5).start()
-    return demo, handlers
+    demo, ui = build_app(explorer, FileStore())
+    # files Gradio cached while building (initial values every new page refers to) are never removed
+    Janitor(temp, interval_s=5, pin_existing=True).start()
+    if hasattr(explorer, "warm"):  # the caches a first user would otherwise wait seconds for
+        import threading
+
+        threading.Thread(target=explorer.warm, args=(explorer.model_ids(),), daemon=True, name="genlab-warm").start()
+    return demo, ui
 
 
 def main(argv=None) -> None:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     args = parse_args(argv)
-    from genlab.ui.layout import LAUNCH
+    from genlab.ui.app import serve
 
     demo, _ = build(args)
-    auth = tuple(args.auth.split(":", 1)) if args.auth else None
-    demo.queue(default_concurrency_limit=2, max_size=256)
-    # show_error: Gradio's own input checks (types, ranges, file types) reach API clients verbatim.
-    demo.launch(server_name=args.host, server_port=args.port, auth=auth, **LAUNCH, max_file_size="20mb",
-                footer_links=["api", "gradio"], show_error=True)
+    serve(demo, args.host, args.port, tuple(args.auth.split(":", 1)) if args.auth else None)
 
 
 if __name__ == "__main__":

@@ -69,12 +69,12 @@ class Ctx:
             from genlab.engine import Engine, default_threads, pick_device
             from genlab.explore import Explorer
             from genlab.registry import Registry, default_roots
-            from genlab.ui.handlers import Handlers
+            from genlab.ui.app import UI
 
             torch.set_num_threads(default_threads())  # as the server: float sums depend on the thread split
             dev = pick_device(None)
-            self._handlers = Handlers(Explorer(Registry(default_roots(self.checkpoints), default_device=str(dev)),
-                                               Engine(dev)))
+            self._handlers = UI(Explorer(Registry(default_roots(self.checkpoints), default_device=str(dev)),
+                                         Engine(dev))).explore
         return self._handlers
 
     def close(self) -> None:

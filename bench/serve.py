@@ -64,7 +64,7 @@ def batched_explore(h, wait_ms: float):
     """/explore with the decode shared through one MicroBatcher per loaded model."""
     from genlab.batcher import MicroBatcher
     from genlab.explore import ExploreRequest
-    from genlab.ui.handlers import N_DIRS, N_RAW, show, user_errors
+    from genlab.ui.common import N_DIRS, N_RAW, show, user_errors
 
     batchers: dict = {}
     lock = threading.Lock()
@@ -189,7 +189,7 @@ class Sampler(threading.Thread):
                 "inclusive_top": topn(self.incl_counts), "leaf_paths_top": topn(self.leaf_paths)}
 
 
-def add_bench(demo, h) -> dict:
+def add_bench(demo, ui) -> dict:
     """Bench components and APIs inside the app; returns the objects the bench APIs report on."""
     import gradio as gr
     import numpy as np
@@ -197,13 +197,14 @@ def add_bench(demo, h) -> dict:
     import torch
 
     from genlab import latent
-    from genlab.ui.layout import FAST, HEAVY
+    from genlab.ui.common import FAST, HEAVY
 
     fns = {fn.api_name: fn for fn in demo.fns.values() if fn.api_name}
     ex, samp = fns["explore"], fns["samples"]
     slider_inputs, explore_img = list(ex.inputs), ex.outputs[0]
     sample_inputs, grid_outputs = list(samp.inputs), list(samp.outputs)
-    model_id = h.default_model()
+    h = ui.explore  # the explore view: .explore (the slider handler) and .ex (the explorer)
+    model_id = ui.default_model()
     m = h.ex.registry.manifest(model_id) if model_id else None
     shape = (m.image_size, m.image_size) + ((m.channels,) if m.channels != 1 else ()) if m else (28, 28)
     pool = digit_pool(shape)
@@ -245,7 +246,7 @@ def add_bench(demo, h) -> dict:
         one.input(floor, [one], img(visible=False), api_name="bench_floor_1in", **FAST)  # the floor with one input
         for fmt in ("webp", "jpeg"):
             trig.input(h.explore, slider_inputs, img(fmt=fmt, visible=False), api_name=f"bench_explore_{fmt}", **FAST)
-            trig.input(h.samples, sample_inputs, [img(fmt=fmt, visible=False), md], api_name=f"bench_samples_{fmt}",
+            trig.input(ui.views["samples"].samples, sample_inputs, [img(fmt=fmt, visible=False), md], api_name=f"bench_samples_{fmt}",
                        **HEAVY)
         batched = {"2": batched_explore(h, 2.0), "0": batched_explore(h, 0.0)}
         trig.input(batched["2"], slider_inputs, explore_img, api_name="bench_explore_batched", **FAST)
@@ -335,16 +336,14 @@ def main(argv=None) -> None:
     timer.start()
 
     import app
-    from genlab.ui.layout import CSS, LAUNCH
+    from genlab.ui.app import serve
 
     app_args = app.parse_args(sum((["--checkpoints", c] for c in a.checkpoints), []) +
                               (["--threads", str(a.threads)] if a.threads else []) + ["--port", str(a.port)])
-    demo, h = app.build(app_args)
-    info = add_bench(demo, h)
-    demo.queue(default_concurrency_limit=2, max_size=256)  # as app.main()
+    demo, ui = app.build(app_args)
+    info = add_bench(demo, ui)
     print("bench-serve", json.dumps(info), flush=True)
-    demo.launch(server_name="127.0.0.1", server_port=a.port, css=CSS + BENCH_CSS, js=LAUNCH["js"], max_file_size="20mb",
-                footer_links=["api", "gradio"], quiet=True)
+    serve(demo, "127.0.0.1", a.port, css=BENCH_CSS, quiet=True)  # the app's own queue and launch settings
 
 
 if __name__ == "__main__":

@@ -189,7 +189,7 @@ def test_reconstruction_errors(client, tmp_path):
     empty.write_bytes(b"")
     with pytest.raises(AppError, match="empty"):
         client.predict("mnist-vae", handle_file(str(empty)), None, 2, api_name="/reconstruct")
-    with pytest.raises(AppError, match="needs a VAE"):
+    with pytest.raises(AppError, match="GAN: it has no encoder, so use Invert"):  # plain words, and where to go
         client.predict("mnist-dcgan", None, None, 2, api_name="/reconstruct")
     with pytest.raises(AppError, match="upload an image or draw"):
         client.predict("mnist-vae", None, None, 2, api_name="/reconstruct")

@@ -116,8 +116,8 @@ def test_drag_updates_image_and_final_frame_matches(app, page):
     page.wait_for_timeout(1500)  # let the last queued render land
     wait_image(page, "#explore-image", not_src=first)
     shown = image_pixels(page, "#explore-image")
-    base = handlers.select_model("mnist-dcgan", 3)[0]  # what ?seed=3 opened on
-    expected = handlers.explore("mnist-dcgan", base, "ganspace", value, *[0] * 7, *[0] * 4, 0, 0)
+    base = handlers.explore.select_model("mnist-dcgan", 3)[0]  # what ?seed=3 opened on
+    expected = handlers.explore.explore("mnist-dcgan", base, "ganspace", value, *[0] * 7, *[0] * 4, 0, 0)
     assert not np.array_equal(shown, before), "the image did not change while dragging"
     assert np.array_equal(shown, expected), "the final image does not match the final slider value"
     shot(page, "explore-after-drag")
@@ -142,7 +142,7 @@ def test_drag_preview_draws_every_step_then_hands_over_to_the_server(app, page):
     page.wait_for_function("() => window.__genlabDrag.sweep && window.__genlabDrag.sweep.slider === 1", timeout=30000)
     frames0 = page.evaluate("() => window.__genlabDrag.frames")
     posts.clear()
-    base, method = handlers.select_model("mnist-vae", 5)[0], handlers.methods("mnist-vae")[0][1]
+    base, method = handlers.explore.select_model("mnist-vae", 5)[0], handlers.explore.methods("mnist-vae")[0][1]
     for k in range(1, 31):
         page.mouse.move(box["x"] + box["width"] * (0.5 + 0.4 * k / 30), y)
         page.wait_for_timeout(10)
@@ -156,14 +156,14 @@ def test_drag_preview_draws_every_step_then_hands_over_to_the_server(app, page):
     page.wait_for_function("() => document.querySelector('#explore-drag-preview').style.display === 'none'",
                            timeout=30000)
     page.wait_for_timeout(500)
-    expected = handlers.explore("mnist-vae", base, method, 0, value, *[0] * 6, *[0] * 4, 0, 0)
+    expected = handlers.explore.explore("mnist-vae", base, method, 0, value, *[0] * 6, *[0] * 4, 0, 0)
     assert drawn >= 20, f"only {drawn} frames drawn for 30 distinct drag steps"
     assert not during, f"the server was called during the drag: {during}"
     assert np.abs(canvas.astype(int) - expected.astype(int)).max() <= 1, "the frame shown is not the value's image"
     assert np.array_equal(image_pixels(page, "#explore-image"), expected), "the final image is not the server's"
     assert float(page.locator("#dir-1 input[type=number]").input_value()) == value
     shown_latent = json.loads(page.locator("#current-latent textarea").input_value())
-    committed = json.loads(handlers.commit("mnist-vae", base, method, 0, value, *[0] * 6, *[0] * 4, 0, 0,
+    committed = json.loads(handlers.explore.commit("mnist-vae", base, method, 0, value, *[0] * 6, *[0] * 4, 0, 0,
                                            {"past": [], "future": []})[0])
     assert np.allclose(shown_latent, committed), "release recorded another value than the one shown"
     shot(page, "explore-after-preview-drag")

@@ -15,15 +15,17 @@ from genlab import latent
 from genlab.explore import ExploreRequest, Explorer, ExplorerError
 from genlab.registry import Registry
 from genlab.ui import drag
-from genlab.ui.handlers import N_DIRS, N_RAW, Handlers
+from genlab.ui.app import UI
+from genlab.ui.common import N_DIRS, N_RAW
+from genlab.ui.views.explore import ExploreView
 
 
 @pytest.fixture(scope="module")
-def h(tmp_path_factory) -> Handlers:
+def h(tmp_path_factory) -> ExploreView:
     root = tmp_path_factory.mktemp("drag")
     make_checkpoint(root, "g", "dcgan")
     make_checkpoint(root, "v", "conv_vae")
-    return Handlers(Explorer(Registry([root])))
+    return UI(Explorer(Registry([root]))).explore
 
 
 def strip_of(html: str) -> tuple[dict, np.ndarray]:

@@ -1596,7 +1596,7 @@ def test_users_never_see_where_the_server_keeps_checkpoints(tmp_path):
 
     from genlab.explore import Explorer
     from genlab.registry import Registry
-    from genlab.ui.handlers import Handlers
+    from genlab.ui.app import UI
 
     root = tmp_path / "secret-place" / "models"
     make_checkpoint(root, "good", "conv_vae")
@@ -1606,10 +1606,10 @@ def test_users_never_see_where_the_server_keeps_checkpoints(tmp_path):
     with open(root / "tampered" / "model.safetensors", "r+b") as f:
         f.seek(-4, 2)
         f.write(b"\x00\x01\x02\x03")
-    h = Handlers(Explorer(Registry([root])))
-    table = {row[0]: row[-1] for row in h.models_table()}
+    ui = UI(Explorer(Registry([root])))
+    table = {row[0]: row[-1] for row in ui.views["models"].models_table()}
     assert table["good"] == "ok"
     assert "models/broken/manifest.json" in table["broken"] and str(tmp_path) not in table["broken"]
     with pytest.raises(gr.Error) as err:
-        h.samples("tampered", 0, 4, 1.0, 1.0, False, False, False)
+        ui.views["samples"].samples("tampered", 0, 4, 1.0, 1.0, False, False, False)
     assert "models/tampered/model.safetensors" in str(err.value) and str(tmp_path) not in str(err.value)

@@ -44,7 +44,19 @@ class FileStore:
 FOLDER_GRACE_S = 60.0  # an empty folder younger than this may be one Gradio has just made and is writing into
 
 
-def trim_tree(root: Path, max_age_s: float, max_files: int) -> int:
+def list_files(root: Path) -> set[str]:
+    """Every file under ``root`` now (paths as strings)."""
+    out = set()
+    for p in list(root.rglob("*")) if root.is_dir() else []:
+        try:
+            if p.is_file():
+                out.add(str(p))
+        except OSError:
+            continue
+    return out
+
+
+def trim_tree(root: Path, max_age_s: float, max_files: int, pinned: frozenset | set = frozenset()) -> int:
     """Delete files under ``root`` older than ``max_age_s``, then the oldest beyond ``max_files``, then empty
     folders untouched for ``FOLDER_GRACE_S``.
 
@@ -56,7 +68,7 @@ def trim_tree(root: Path, max_age_s: float, max_files: int) -> int:
     entries = []
     for p in list(root.rglob("*")):
         try:
-            if p.is_file():
+            if str(p) not in pinned and p.is_file():
                 entries.append((p.stat().st_mtime, p))
         except OSError:
             continue
@@ -82,18 +94,25 @@ def trim_tree(root: Path, max_age_s: float, max_files: int) -> int:
 
 
 class Janitor(threading.Thread):
-    """Daemon thread trimming a folder every ``interval_s`` seconds."""
+    """Daemon thread trimming a folder every ``interval_s`` seconds.
 
-    def __init__(self, root: str | Path, max_age_s: float = 900, max_files: int = 2000, interval_s: float = 30):
+    ``pin_existing``: the files present when the thread starts are never removed. Gradio caches a component's
+    initial value once, when the app is built, and every page opened later refers to that file: removing it
+    by age broke those pages (HTTP 403 on the model card preview minutes after start). Files handed out
+    again at run time are rewritten or touched by Gradio, so age works for them."""
+
+    def __init__(self, root: str | Path, max_age_s: float = 900, max_files: int = 2000, interval_s: float = 30,
+                 pin_existing: bool = False):
         super().__init__(daemon=True, name="genlab-janitor")
         self.root, self.max_age_s, self.max_files, self.interval_s = Path(root), max_age_s, max_files, interval_s
         self.stopped = threading.Event()
         self.removed = 0
+        self.pinned: frozenset = frozenset(list_files(self.root)) if pin_existing else frozenset()
 
     def run(self) -> None:
         while not self.stopped.wait(self.interval_s):
             if self.root.is_dir():
-                self.removed += trim_tree(self.root, self.max_age_s, self.max_files)
+                self.removed += trim_tree(self.root, self.max_age_s, self.max_files, self.pinned)
 
     def stop(self) -> None:
         self.stopped.set()
