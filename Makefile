@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 CHROMIUM ?= /usr/bin/chromium
 PYTEST_ARGS ?=
 
-.PHONY: venv run test test-all test-fast bench bench-smoke soak browser clean-cache checkpoints
+.PHONY: venv run lint test test-all test-fast bench bench-smoke soak browser clean-cache checkpoints
 
 venv: $(VENV)/.installed
 
@@ -31,7 +31,10 @@ browser:
 	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium) >/dev/null; } || \
 	  echo "note: $(CHROMIUM) missing; browser tests will be skipped"
 
-test: venv browser
+lint: venv
+	$(PY) -m ruff check .
+
+test: venv browser lint
 	GRADIO_ANALYTICS_ENABLED=False $(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: venv

@@ -192,7 +192,6 @@ class Sampler(threading.Thread):
 def add_bench(demo, ui) -> dict:
     """Bench components and APIs inside the app; returns the objects the bench APIs report on."""
     import gradio as gr
-    import numpy as np
     import psutil
     import torch
 
@@ -202,7 +201,7 @@ def add_bench(demo, ui) -> dict:
     fns = {fn.api_name: fn for fn in demo.fns.values() if fn.api_name}
     ex, samp = fns["explore"], fns["samples"]
     slider_inputs, explore_img = list(ex.inputs), ex.outputs[0]
-    sample_inputs, grid_outputs = list(samp.inputs), list(samp.outputs)
+    sample_inputs = list(samp.inputs)
     h = ui.explore  # the explore view: .explore (the slider handler) and .ex (the explorer)
     model_id = ui.default_model()
     m = h.ex.registry.manifest(model_id) if model_id else None

@@ -96,7 +96,7 @@ def test_url_state_and_every_view(app, page):
     open_tab(page, "Explore")  # images in hidden tabs are not rendered
     wait_image(page, "#explore-image")
     assert "mnist-vae" in page.locator("#model input").input_value()
-    for tab in ("Models", "Samples", "Explore", "Interpolate", "Reconstruct"):
+    for tab in ("Models", "Samples", "Explore", "Interpolate", "Encode an image"):
         open_tab(page, tab)
         page.wait_for_timeout(300)
         shot(page, f"view-{tab.lower()}")
@@ -131,7 +131,7 @@ def test_drag_preview_draws_every_step_then_hands_over_to_the_server(app, page):
     page.goto(url + "?model=mnist-vae&seed=5")
     open_tab(page, "Explore")
     wait_image(page, "#explore-image")
-    page.get_by_text("Current latent (JSON").click()
+    page.get_by_text("The latent as numbers (copy it").click()
     posts = []
     page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
     rng = page.locator("#dir-1 input[type=range]")
@@ -181,7 +181,7 @@ def test_tile_click_sets_current_latent(app, page):
     step, tile = 58, 56  # 28-px digits drawn at 2x with 2-px padding, 8 per row for 64 tiles
     cx, cy = 2 + 3 * step + tile / 2, 2 + 1 * step + tile / 2  # row 1, column 3: tile 11
     page.mouse.click(box["x"] + cx * k, box["y"] + cy * k)
-    page.wait_for_function("() => document.querySelector('#status').innerText.includes('picked tile 11 ')",
+    page.wait_for_function("() => document.querySelector('#status').innerText.includes('Picked sample 12:')",
                            timeout=20000)
     shot(page, "samples-picked")
     assert not page.errors, page.errors
@@ -205,11 +205,12 @@ def test_upload_for_reconstruction(app, page, tmp_path):
     path = tmp_path / "digit.png"
     Image.fromarray(np.pad(digit, 30, constant_values=255)).save(path)
     page.goto(url + "?model=mnist-vae&seed=0")
-    open_tab(page, "Reconstruct")
-    page.locator("#recon-upload input[type=file]").set_input_files(str(path))
+    open_tab(page, "Encode an image")
+    example = wait_image(page, "#recon-compare", timeout=60000)  # the view opens on an example digit
+    page.locator("#encode-upload input[type=file]").set_input_files(str(path))
     page.wait_for_timeout(800)
     page.locator("#recon-btn").click()
-    wait_image(page, "#recon-compare")
+    wait_image(page, "#recon-compare", not_src=example, timeout=60000)
     seen = image_pixels(page, "#recon-input")
     assert seen.shape[:2] == (28, 28) and seen[0, 0] == 0  # shown as the model sees it
     page.get_by_text("MSE").first.wait_for()

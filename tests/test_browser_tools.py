@@ -28,7 +28,7 @@ def test_map_click_decodes_that_point(app, page):  # noqa: F811
     shown = image_pixels(page, "#map-picked")
     z = json.loads(page.locator("#map-latent textarea").input_value())
     assert len(z) == 2 and z[0] < 0  # clicked left of the centre of the latent plane
-    expected = handlers.explore("mnist-vae-2d", json.dumps(z), "", *[0] * 12, 0, 0)
+    expected = handlers.explore.explore("mnist-vae-2d", json.dumps(z), "", *[0] * 12, 0, 0)
     assert np.array_equal(shown, expected), "the image is not the decoded clicked point"
     page.wait_for_selector("#map-scatter .js-plotly-plot", timeout=20000)
     shot(page, "map-clicked")
@@ -61,11 +61,14 @@ def test_inversion_from_an_upload(app, page, tmp_path):  # noqa: F811
     path = tmp_path / "heldout.png"
     Image.fromarray(d["images"][d["test_idx"][21]]).save(path)
     page.goto(url + "?model=mnist-dcgan&seed=0")
-    open_tab(page, "Invert")
-    page.locator("#invert-upload input[type=file]").set_input_files(str(path))
+    open_tab(page, "Encode an image")
+    page.wait_for_function("() => document.querySelector('#invert-info').innerText.includes('example')",
+                           timeout=120000)  # the view opens on an example digit, inverted
+    page.locator("#encode-upload input[type=file]").set_input_files(str(path))
     page.wait_for_timeout(800)
     page.locator("#invert-btn").click()
-    wait_image(page, "#invert-result", timeout=120000)
+    page.wait_for_function("""() => { const t = document.querySelector('#invert-info').innerText;
+        return t.includes('GAN inversion MSE') && !t.includes('example'); }""", timeout=120000)
     info = page.locator("#invert-info").inner_text()
     gan = float(info.split("GAN inversion MSE ")[1].split()[0])
     rand = float(info.split("random latent MSE ")[1].split(";")[0].split()[0])

@@ -64,7 +64,7 @@ class ArithmeticView:
         return self.ui.explore.jump(model_id, latent, history, "latent sent to Explore")
 
     def build(self, s: Shared) -> None:
-        with gr.Tab(self.title, id=self.id) as tab:
+        with gr.Tab(self.title, id=self.id, elem_id=f"tab-{self.id}") as tab:
             intro(TEXT, open=False)
             with gr.Row():
                 label = gr.Dropdown([str(i) for i in range(10)], value="7", label="Towards the digit")
@@ -82,7 +82,7 @@ class ArithmeticView:
                 with gr.Column():
                     out_info = gr.Markdown("", elem_id="arith-info")
                     use = gr.Button("Explore the result", size="sm")
-            out_latent = gr.Textbox(label="Result latent", lines=2, max_lines=4, visible=False)
+            out_latent = gr.Textbox(label="Result latent", lines=2, max_lines=4, elem_classes=["genlab-hidden"])
             with gr.Accordion("Make your own slider from two groups of examples", open=True):
                 gr.Markdown("Pick a picture (in Samples, or Explore), then add it to a group here or with the "
                             "buttons under the sample grid.")

@@ -23,6 +23,13 @@ TEXT = ("Give the model a picture and find the latent that draws it. A **VAE** h
         "example: a held-out digit (one the models never saw).")
 
 
+def pick_source(upload, sketch):
+    """What to encode: a drawing when there is one (the view opens with an example in the upload box, and a
+    new upload clears the sketchpad), else the uploaded file, else None."""
+    drawn = sketch_or_none(sketch)
+    return drawn if drawn is not None else upload
+
+
 def has_encoder(family: str) -> bool:
     return family in ("vae", "ae")
 
@@ -60,7 +67,7 @@ class EncodeView:
         if not has_encoder(self.ui.family(model_id)):
             raise ExplorerError(f"{model_id} is a GAN: it has no encoder, so use Invert (same view) to find its "
                                 "latent for this picture")
-        source = upload if upload is not None else sketch_or_none(sketch)
+        source = pick_source(upload, sketch)
         if source is None:
             raise ExplorerError("upload an image or draw a digit on the sketchpad first")
         res = self.ex.reconstruct(model_id, source, int(n_samples or 0))
@@ -90,7 +97,7 @@ class EncodeView:
     def _invert(self, model_id, upload, sketch, steps, request):
         if self.ui.family(model_id) != "gan":
             raise ExplorerError(f"{model_id} has an encoder: use Reconstruct (same view), it answers at once")
-        source = upload if upload is not None else sketch_or_none(sketch)
+        source = pick_source(upload, sketch)
         if source is None:
             raise ExplorerError("upload an image or draw a digit on the sketchpad first")
         flag = self._flag(request)
@@ -127,7 +134,7 @@ class EncodeView:
 
     # ---- layout --------------------------------------------------------------------------------
     def build(self, s: Shared) -> None:
-        with gr.Tab(self.title, id=self.id) as tab:
+        with gr.Tab(self.title, id=self.id, elem_id=f"tab-{self.id}") as tab:
             intro(TEXT)
             upload, sketch = upload_or_draw("encode")
             with gr.Row():
@@ -165,6 +172,7 @@ class EncodeView:
         invert_btn.click(self.invert, [s.model, upload, sketch, steps], inv_out, api_name="invert",
                          concurrency_limit=1, concurrency_id="invert")
         stop.click(self.stop, None, inv_info, api_name="stop_inversion", queue=False)
+        upload.upload(lambda: None, None, sketch, api_name=False, queue=False)  # the newest picture wins
         send.click(self.send_to_explore, [s.model, encoding, s.history], s.position_outputs + [s.status],
                    api_name="send_to_explore")
         self.encoding = encoding
@@ -184,9 +192,10 @@ class EncodeView:
 
     # ---- refresh: the example digit, encoded ----------------------------------------------------------
     def refresh(self, model_id, seed, current, upload, sketch, n_post, steps):
-        if upload is not None or sketch_or_none(sketch) is not None:
-            return [gr.skip()] * len(self.refresh_outputs)  # the user's own picture stays
         example = self.example()
+        own_upload = upload is not None and (example is None or Path(str(upload)).name != Path(example).name)
+        if own_upload or sketch_or_none(sketch) is not None:
+            return [gr.skip()] * len(self.refresh_outputs)  # the user's own picture stays
         if example is None:
             return self.cleared("No example digit is installed; upload or draw one.")
         if model_id in self._defaults:

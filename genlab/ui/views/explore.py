@@ -195,7 +195,7 @@ class ExploreView:
 
     # ---- layout -------------------------------------------------------------------------------
     def build(self, s: Shared) -> None:
-        with gr.Tab(self.title, id=self.id) as tab:
+        with gr.Tab(self.title, id=self.id, elem_id=f"tab-{self.id}") as tab:
             gr.Markdown(TEXT, elem_classes=["genlab-lead"])
             with gr.Row(equal_height=False):
                 with gr.Column(scale=5, min_width=260):

@@ -71,7 +71,7 @@ class InterpolateView:
         return json.dumps(items) if any(isinstance(i, list) for i in items) else ", ".join(map(str, items))
 
     def build(self, s: Shared) -> None:
-        with gr.Tab(self.title, id=self.id) as tab:
+        with gr.Tab(self.title, id=self.id, elem_id=f"tab-{self.id}") as tab:
             intro(TEXT)
             keys_view = thumbs("Keyframes: the path passes through these (click one to remove it)",
                                "interp-keys", columns=8, height=110)

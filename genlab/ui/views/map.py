@@ -118,7 +118,7 @@ class MapView:
         return self.ui.explore.jump(model_id, latent, history, "latent sent to Explore")
 
     def build(self, s: Shared) -> None:
-        with gr.Tab(self.title, id=self.id) as tab:
+        with gr.Tab(self.title, id=self.id, elem_id=f"tab-{self.id}") as tab:
             intro(TEXT, open=False)
             with gr.Row():
                 method = gr.Dropdown(["pca"], value="pca", label="How the plane is made", allow_custom_value=True,
@@ -139,7 +139,7 @@ class MapView:
             scatter = gr.Plot(label="The same dots as a chart", elem_id="map-scatter")
             drag = gr.Textbox(elem_id="map-drag", elem_classes=["genlab-hidden"], show_label=False, container=False)
             picked_latent = gr.Textbox(label="Latent at that point", lines=2, max_lines=4, elem_id="map-latent",
-                                       visible=False)
+                                       elem_classes=["genlab-hidden"])
             with gr.Accordion("Region by numbers (plane coordinates)", open=False):
                 with gr.Row():
                     x0, y0 = gr.Number(-1, label="x0"), gr.Number(-1, label="y0")

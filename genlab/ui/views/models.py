@@ -28,7 +28,7 @@ class ModelsView:
         return self.ex.card(model_id), self.ex.preview(model_id)
 
     def build(self, s: Shared) -> None:
-        with gr.Tab(self.title, id=self.id) as tab:
+        with gr.Tab(self.title, id=self.id, elem_id=f"tab-{self.id}") as tab:
             intro(TEXT, open=False)
             table = gr.Dataframe(headers=TABLE_HEADERS, interactive=False, wrap=True, elem_id="models-table")
             card_model = gr.Dropdown([], label="Model card", allow_custom_value=True, elem_id="card-model")

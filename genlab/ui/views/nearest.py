@@ -35,7 +35,7 @@ class NearestView:
         return show(res.image), verdict(res.data.get("ratio")) + "\n\n" + res.info
 
     def build(self, s: Shared) -> None:
-        with gr.Tab(self.title, id=self.id) as tab:
+        with gr.Tab(self.title, id=self.id, elem_id=f"tab-{self.id}") as tab:
             intro(TEXT)
             with gr.Row():
                 k = gr.Slider(1, 16, 5, step=1, label="How many neighbours")

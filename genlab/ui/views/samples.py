@@ -67,7 +67,7 @@ class SamplesView:
         return gr.Checkbox(visible=has_d, value=False), gr.Checkbox(visible=has_d, value=False), why
 
     def build(self, s: Shared) -> None:
-        with gr.Tab(self.title, id=self.id) as tab:
+        with gr.Tab(self.title, id=self.id, elem_id=f"tab-{self.id}") as tab:
             intro(TEXT, open=False)
             with gr.Row():
                 n = gr.Slider(1, MAX_TILES, 64, step=1, label="Pictures")

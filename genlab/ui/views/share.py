@@ -11,7 +11,7 @@ import numpy as np
 
 from genlab.explore import ExplorerError
 from genlab.explore.paths import parse_keyframe_text
-from genlab.ui.common import (HEAVY, N_DIRS, N_RAW, REFRESH, Shared, dumps_latent, intro, note, position, push,
+from genlab.ui.common import (N_DIRS, N_RAW, REFRESH, Shared, dumps_latent, intro, note, position, push,
                               split_values, user_errors)
 
 TEXT = ("Everything on screen can be reopened later or by someone else. The **link** opens genlab on the same "
@@ -129,7 +129,7 @@ class ShareView:
         return self.ui.files.put(png_bytes(res.image), ".png", stem="recipe"), res.info
 
     def build(self, s: Shared) -> None:
-        with gr.Tab(self.title, id=self.id) as tab:
+        with gr.Tab(self.title, id=self.id, elem_id=f"tab-{self.id}") as tab:
             intro(TEXT)
             url = gr.Textbox(label="Link to this state", elem_id="share-link", buttons=["copy"], interactive=False)
             link_md = gr.Markdown("", elem_id="share-link-md")

@@ -59,7 +59,7 @@ class TrainingView:
             gr.Button(visible=bool(others))
 
     def build(self, s: Shared) -> None:
-        with gr.Tab(self.title, id=self.id) as tab:
+        with gr.Tab(self.title, id=self.id, elem_id=f"tab-{self.id}") as tab:
             intro(TEXT)
             why = gr.Markdown("", elem_id="training-why")
             with gr.Row(visible=False) as switch_row:
