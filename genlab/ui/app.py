@@ -7,6 +7,7 @@ show the previous model's results) and refresh when next opened.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from pathlib import Path
@@ -63,6 +64,10 @@ class UI:
         except Exception:  # noqa: BLE001 - unknown or broken ids are reported by the views
             return ""
 
+    def same_shape(self, a: str, b: str) -> bool:
+        ma, mb = self.ex.registry.manifest(a), self.ex.registry.manifest(b)
+        return (ma.image_size, ma.channels) == (mb.image_size, mb.channels)
+
     def models_with(self, pred) -> list[str]:
         return [i for i in self.ex.model_ids() if pred(self.ex.registry.manifest(i))]
 
@@ -98,10 +103,11 @@ class UI:
             seed = max(0, min(int(params.get("seed", 0)), MAX_SEED))
         except ValueError:
             seed = 0
-        tab = params.get("tab") if params.get("tab") in self.views else "explore"
+        tab = params.get("tab") if params.get("tab") in self.views else ("lesson" if "lesson" in params else "explore")
         from genlab.ui.views.share import url_position
 
-        return model, seed, gr.Tabs(selected=tab), tab, url_position(params)
+        small = {k: str(v)[:2000] for k, v in list(params.items())[:32]}  # what views read from the link
+        return model, seed, gr.Tabs(selected=tab), tab, url_position(params), small
 
     def new_seed(self) -> int:
         return random.randint(0, MAX_SEED)
@@ -119,7 +125,9 @@ class UI:
         n_out = len(view.refresh_outputs)
 
         def refresh(tab, key, model_id, seed, current, *extra, request: gr.Request = None):
-            new = json.dumps([model_id, seed, current])
+            # the view's own inputs count too (a lesson step may set them while the model stays the same)
+            own = hashlib.sha1(repr(extra).encode("utf-8", "replace")).hexdigest()[:16]
+            new = json.dumps([model_id, seed, current, own])
             if tab != view.id:
                 stale = key and json.loads(key)[0] != model_id
                 return ["", *view.cleared()] if stale else [gr.skip()] * (n_out + 1)
@@ -154,6 +162,7 @@ class UI:
                        current=gr.Textbox(label="Current latent (base + slider offsets)", lines=2, max_lines=6,
                                           elem_id="current-latent", render=False),
                        history=gr.State(empty_history()), tab=gr.State("explore"))
+            s.extra["url_params"] = gr.State({})
             with gr.Tabs(selected="explore", elem_id="genlab-tabs") as tabs:
                 s.extra["tabs"] = tabs
                 for view in self.views.values():
@@ -169,9 +178,12 @@ class UI:
         self._refreshable = [v for v in self.views.values() if hasattr(v, "refresh")]
         self._keys = {v.id: gr.State("") for v in self._refreshable}
         ex = self.explore
-        url_pos = gr.State(None)
-        opened = demo.load(self.from_url, None, [s.model, s.seed, tabs, s.tab, url_pos], api_name=False).then(
+        url_pos, params = gr.State(None), s.extra["url_params"]
+        opened = demo.load(self.from_url, None, [s.model, s.seed, tabs, s.tab, url_pos, params], api_name=False).then(
             ex.open_page, [s.model, s.seed, url_pos], s.position_outputs, api_name=False)
+        for v in self.views.values():  # views that read their own state from the link (compare, lesson)
+            if hasattr(v, "from_params"):
+                opened = opened.then(v.from_params, params, v.from_params_outputs, api_name=False)
         self.after_model_change(opened, select=False)
         picked = s.model.input(ex.select_model, [s.model, s.seed], s.position_outputs, api_name="select_model")
         self.after_model_change(picked, select=False)

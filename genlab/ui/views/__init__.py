@@ -6,9 +6,11 @@ Each view class has ``id`` and ``title``, ``build(shared)`` (inside the app's Ta
 and ``wire_shared(shared)`` (events that reach into another view, wired after every view is built).
 """
 from genlab.ui.views.arithmetic import ArithmeticView
+from genlab.ui.views.compare import CompareView
 from genlab.ui.views.encode import EncodeView
 from genlab.ui.views.explore import ExploreView
 from genlab.ui.views.interpolate import InterpolateView
+from genlab.ui.views.lesson import LessonView
 from genlab.ui.views.map import MapView
 from genlab.ui.views.models import ModelsView
 from genlab.ui.views.nearest import NearestView
@@ -18,6 +20,6 @@ from genlab.ui.views.training import TrainingView
 
 # tab order: the live explorer first, the registry last
 VIEWS = (ExploreView, SamplesView, InterpolateView, EncodeView, MapView, TrainingView, NearestView, ArithmeticView,
-         ShareView, ModelsView)
+         CompareView, LessonView, ShareView, ModelsView)
 
 __all__ = ["VIEWS"]

@@ -121,7 +121,7 @@ class MapView:
         with gr.Tab(self.title, id=self.id, elem_id=f"tab-{self.id}") as tab:
             intro(TEXT, open=False)
             with gr.Row():
-                method = gr.Dropdown(["pca"], value="pca", label="How the plane is made", allow_custom_value=True,
+                method = gr.Dropdown(["pca"], value=None, label="How the plane is made", allow_custom_value=True,
                                      elem_id="map-method", info=METHOD_INFO)
                 go = gr.Button("Draw the map", elem_id="map-btn", size="sm")
             why = gr.Markdown("", elem_id="map-why")
@@ -158,7 +158,7 @@ class MapView:
         go.click(self.latent_map, [s.model, method], [atlas, scatter, info], api_name="latent_map", **HEAVY)
         method.input(self.latent_map, [s.model, method], [atlas, scatter, info], api_name=False, **HEAVY)
         atlas.select(self.map_click, [s.model, method], [atlas, picked, picked_info, picked_latent], api_name=False)
-        drag.input(self.drag_region, [s.model, method, drag],
+        drag.change(self.drag_region, [s.model, method, drag],
                    [atlas, region_img, region_info, picked_latent, x0, y0, x1, y1], api_name=False, **HEAVY)
         region_btn.click(self.map_region, [s.model, method, x0, y0, x1, y1], [region_img, region_info, picked_latent],
                          api_name="map_region", **HEAVY)
