@@ -10,7 +10,7 @@ import importlib.util
 import time
 from typing import TYPE_CHECKING, Callable
 
-from genlab import latent
+from genlab import render
 from genlab.views.types import ExplorerError, short
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ def _tasks(ex: Explorer, model_id: str, maps) -> list[tuple[str, Callable[[], ob
         tasks.append((f"{model_id} label vectors", lambda: ex.label_vectors(model_id)))
     if m.family == "gan":
         # the first inversion pays for autograd's first backward pass and the comparison VAE's load
-        probe = ex.engine.decode_uint8(ckpt, latent.sample(1, m.latent_size, seed=0))[0]
+        probe = render.to_uint8(ex.reference_images(ckpt, "test")[:1], m.output_range)[0]  # a real digit
         tasks.append((f"{model_id} inversion", lambda: ex.invert(model_id, probe, steps=2, restarts=1)))
     return tasks
 
@@ -49,7 +49,8 @@ def _tasks(ex: Explorer, model_id: str, maps) -> list[tuple[str, Callable[[], ob
 def warm(ex: Explorer, models=None, progress=None, maps=("pca",)) -> dict[str, float]:
     """Build the caches for ``models`` (default: every generative model) and the memorization check's training
     reference. ``maps``: map methods to precompute (those a model cannot use are skipped).
-    ``progress(done, total, name)`` after each task. Returns {task: seconds} (0.0-ish when already cached)."""
+    ``progress(done, total, name)`` after each task. Returns {task: seconds} (0.0-ish when already cached); a
+    task that fails with an ExplorerError (a broken checkpoint, say) is listed as "<task> (failed: <why>)"."""
     if models is None:
         models = ex.model_ids()
     if isinstance(models, str) or not isinstance(models, (list, tuple)) or len(models) > MAX_MODELS:
@@ -66,7 +67,10 @@ def warm(ex: Explorer, models=None, progress=None, maps=("pca",)) -> dict[str, f
     times = {}
     for i, (name, call) in enumerate(tasks):
         t0 = time.perf_counter()
-        call()
+        try:
+            call()
+        except ExplorerError as exc:  # warm-up never stops the app: the user's own call will say it again
+            name = f"{name} (failed: {exc})"
         times[name] = round(time.perf_counter() - t0, 3)
         if progress is not None:
             progress(i + 1, len(tasks), name)

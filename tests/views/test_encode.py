@@ -56,3 +56,33 @@ class TestInversion:
             print(f"held-out digit {i}: mse_gan {d['mse_gan']:.4f} mse_random {d['mse_random']:.4f} "
                   f"mse_vae {d['mse_vae']} in {time.perf_counter() - t0:.2f} s")
             assert d["mse_gan"] < 0.5 * d["mse_random"]
+
+
+class TestEncode:
+    def test_progress_gets_intermediate_images_when_it_takes_them(self, ex, digits):
+        frames = []
+        ex.invert("tiny-gan", digits.test()[0][0], steps=4, restarts=1,
+                  progress=lambda i, total, loss, image=None: frames.append((i, image)))
+        assert [i for i, _ in frames] == [1, 2, 3, 4]
+        assert all(im.dtype == np.uint8 and im.shape == (28, 28, 1) for _, im in frames)
+        old_style = []
+        ex.invert("tiny-gan", digits.test()[0][0], steps=2, restarts=1, progress=lambda i, t, v: old_style.append(i))
+        assert old_style == [1, 2]
+
+    def test_a_vae_encodes_with_its_encoder(self, ex, digits):
+        res = ex.encode("tiny-vae", digits.test()[0][0])
+        mu, _, _, _ = ex.encode_image("tiny-vae", digits.test()[0][0])
+        assert res.data["method"] == "encoder" and res.data["latent"] == mu.tolist()
+        assert isinstance(res.data["mse"], float) and res.data["input"].shape == (28, 28, 1)
+
+    def test_a_gan_encodes_by_inversion(self, ex, digits):
+        res = ex.encode("tiny-gan", digits.test()[0][0], steps=3, restarts=2)
+        inv = ex.invert("tiny-gan", digits.test()[0][0], steps=3, restarts=2, vae=None)
+        assert res.data["method"] == "inversion" and res.data["latent"] == inv.data["latent"]
+        assert res.data["mse"] == res.data["mse_gan"] and "no encoder" in res.info
+
+    def test_encode_errors_are_explorer_errors(self, ex):
+        with pytest.raises(ExplorerError, match="not an image"):
+            ex.encode("tiny-gan", b"hello", steps=2)
+        with pytest.raises(ExplorerError, match="inversion steps"):
+            ex.encode("tiny-gan", np.full((28, 28), 200, np.uint8), steps=0)

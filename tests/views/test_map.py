@@ -130,3 +130,33 @@ class TestManifold:
     def test_errors(self, ex, model, kw, message):
         with pytest.raises(ExplorerError, match=message):
             ex.manifold(model, **kw)
+
+
+class TestGanMap:
+    def test_gan_pca_map_colours_prior_samples_by_the_classifier(self, ex):
+        assert ex.map_methods("tiny-gan") == ["pca"]
+        res = ex.latent_map("tiny-gan", "pca")
+        d, at = res.data, res.data["atlas"]
+        assert d["points"].startswith("prior samples") and len(d["x"]) == len(d["labels"]) == 1000
+        z = latent.sample(1000, 8, seed=0)
+        ck = ex.load("tiny-gan")
+        want = ex.classify(ex.engine.decode(ck, z), ck.manifest).argmax(1)
+        assert d["labels"] == want.tolist()
+        assert res.image.dtype == np.uint8 and res.image.shape == (at["height"], at["width"], 3)
+        assert "classifier" in res.info
+
+    def test_gan_map_select_is_the_exact_inverse_and_regions_work(self, ex):
+        res = ex.map_select("tiny-gan", "pca", 100, 500)
+        mean, comps, _ = latent.pca(latent.sample(1000, 8, seed=0), 2)
+        z = torch.tensor(res.data["latent"])
+        assert torch.allclose((z - mean) @ comps.T, torch.tensor(res.data["point"]), atol=1e-5)
+        x0, x1, y0, y1 = ex.latent_map("tiny-gan", "pca").data["bounds"]
+        region = ex.map_region("tiny-gan", "pca", x0, y0, (x0 + x1) / 2, (y0 + y1) / 2)
+        assert 0 < len(region.data["indices"]) < 1000 and "samples" in region.info
+        with pytest.raises(ExplorerError, match="no samples inside"):
+            ex.map_region("tiny-gan", "pca", x1 + 1, y1 + 1, x1 + 2, y1 + 2)
+
+    def test_vae_maps_are_unchanged_by_the_gan_path(self, ex):
+        res = ex.latent_map("tiny-vae", "pca")
+        assert res.data["points"] == "held-out digits" and "held-out digits" in res.info
+        assert "encodings' variance" in res.info

@@ -43,3 +43,17 @@ class TestScrubber:
         assert gif.n_frames == 3
         with pytest.raises(ExplorerError, match="no training snapshots"):
             ex.evolution("tiny-flat")
+
+
+class TestWithoutSnapshots:
+    def test_snapshots_is_empty_and_the_message_names_models_that_have_them(self, ex):
+        assert ex.snapshots("tiny-flat") == []
+        assert "tiny-gan" in ex.models_with_snapshots() and "tiny-flat" not in ex.models_with_snapshots()
+        with pytest.raises(ExplorerError, match="no training snapshots.*try tiny-epochs or tiny-gan|try tiny-gan"):
+            ex.scrub("tiny-flat", 0)
+
+    def test_shipped_vae_has_no_snapshots(self, shipped):
+        assert shipped.snapshots("mnist-vae") == []
+        assert shipped.snapshots("mnist-dcgan")[-1] == 200 and shipped.snapshots("mnist-vae-2d")
+        with pytest.raises(ExplorerError, match="mnist-vae has no training snapshots.*try mnist-dcgan or mnist-vae-2d"):
+            shipped.evolution("mnist-vae")
