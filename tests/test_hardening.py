@@ -48,7 +48,7 @@ from genlab.checkpoints import (CheckpointError, load_checkpoint, parse_manifest
 from genlab.configs import ConvVAEConfig
 from genlab.engine import Engine, is_oom
 from genlab.explore import Explorer, ExplorerError, RenderResult, SampleRequest
-from genlab.explore.base import ExploreRequest, check_float, check_int, parse_latent
+from genlab.views.types import ExploreRequest, check_float, check_int, parse_latent
 from genlab.registry import Registry
 
 REPO = Path(__file__).resolve().parents[1]
@@ -499,6 +499,8 @@ PLAUSIBLE = {
     **{k: FLOATS for k in ("psi", "temperature", "lr", "fps", "amount", "scale", "span", "feature_weight", "px", "py",
                            "x0", "y0", "x1", "y1")},
     "allow_other_version": st.booleans(),
+    "models": st.one_of(st.none(), st.lists(st.sampled_from(MODEL_IDS), max_size=2)),
+    "maps": st.lists(st.sampled_from(["pca", "latent"]), max_size=2),
 }
 # public methods that take engine objects (checkpoints, tensors), not user data: covered through their callers
 INTERNAL = {"cached", "classify", "keyframe", "keyframes", "prepare_image", "reference_images", "sample_latents",
@@ -549,7 +551,7 @@ def arguments(name: str):
             strat = PLAUSIBLE[p.name]
         else:
             strat = st.one_of(PLAUSIBLE.get(p.name, JUNK), JUNK)
-        if name == "invert" and p.name in ("steps", "restarts"):
+        if name in ("invert", "encode") and p.name in ("steps", "restarts"):
             strat = st.one_of(st.integers(1, 3), JUNK.filter(_small_work))
         if p.default is not p.empty:
             strat = st.one_of(st.just(inspect.Parameter.empty), strat)
@@ -597,7 +599,7 @@ def _where(exc: BaseException) -> str:
 # reprs in messages, ...); all are fixed and each has a regression test in TestExplorerBoundaryRegressions.
 # A new entry needs a strict-xfail regression test and a fix in the report.
 KNOWN_BUGS: set[tuple[str, str]] = {
-    ("RecursionError", "genlab/explore/maps.py:_check_method"),  # str(method) of a deeply nested list
+    ("RecursionError", "genlab/views/map.py:_check_method"),  # str(method) of a deeply nested list
 }
 
 
@@ -646,14 +648,15 @@ def _deep_list(depth: int) -> list:
 EDGES = [None, True, False, 0, -1, 2**31, 10**400, -(10**400), float("nan"), float("inf"), float("-inf"), 1e308, "",
          "abc", "nan", "[" * 5000, "[" + "1" * 5000 + "]", "a" * 100_001, b"\x00\xff", [], [[]], {}, {"a": 1},
          object(), _deep_list(5000), [float("nan")] * 4, [10**400] * 4, ["1"] * 4, (1, 2)]
-BASELINE_MODEL = {"invert": "tiny-gan", "manifold": "tiny-vae-2d", "snapshots": "tiny-gan", "scrub": "tiny-gan",
+BASELINE_MODEL = {"invert": "tiny-gan", "encode": "tiny-gan", "manifold": "tiny-vae-2d", "snapshots": "tiny-gan", "scrub": "tiny-gan",
                   "evolution": "tiny-gan"}
 BASELINE = {"seed": 1, "n": 4, "k": 3, "steps": 2, "index": 0, "i": 0, "x": 3, "y": 3, "rows": 2, "restarts": 1,
             "n_samples": 2, "psi": 0.5, "temperature": 1.0, "lr": 0.05, "fps": 4, "amount": 0.5, "scale": 1.0,
             "span": 2.0, "feature_weight": 0.0, "px": 5, "py": 5, "x0": -1, "y0": -1, "x1": 1, "y1": 1,
             "method": "", "mode": "lerp", "space": "both", "name": "custom", "epoch": 1, "label": 3, "vae": "",
             "family": None, "weights": [0.5], "raw": [0.1], "pick": None, "keyframes": None,
-            "allow_other_version": False, "slider": 1, "values": [-1.0, 0.0, 1.0]}
+            "allow_other_version": False, "slider": 1, "values": [-1.0, 0.0, 1.0], "models": ["tiny-vae"],
+            "maps": ["pca"]}
 
 
 def baseline(explorer: Explorer, name: str, png: bytes) -> dict:

@@ -1,27 +1,28 @@
-"""Explorer maps: 2-D latent maps (PCA, t-SNE, UMAP, the raw plane), atlas clicks and regions, the manifold.
+"""The map view: 2-D maps of a model's latent space (PCA, t-SNE, UMAP, the raw plane) over an atlas of decoded
+tiles, clicks and regions on it, and the 2-D manifold grid.
 
-Every method returns ``RenderResult`` (uint8 ``[H, W, C]`` image, info text, plain data) or raises
-``ExplorerError``. Derived data (held-out encodings, projections, training-set features, snapshot
-modules) is built once per model through ``self.cached``.
+A VAE's map shows the 1,000 held-out digits' encodings (mu), coloured by their true label. A GAN has no encoder,
+so its map shows 1,000 prior samples (seed 0) coloured by the classifier's label of their images; its PCA plane
+is inverted exactly, so clicks and regions work the same way for both families.
 """
 from __future__ import annotations
 
 import importlib.util
-from collections import OrderedDict
 
 import numpy as np
 import torch
 
 from genlab import latent, render
 from genlab.checkpoints import Checkpoint
-from genlab.explore.base import (short, CLASSIFIER_ID, MAX_TILES, ExplorerError, RenderResult, check_float,
-                                 check_int, parse_latent)
+from genlab.views.context import Context
+from genlab.views.types import (MAX_TILES, ExplorerError, RenderResult, check_float, check_int, parse_latent,
+                                short)
 
 MAP_CELLS = 12
 MAP_NEIGHBOURS = 10
 MAP_METHODS = ("pca", "tsne", "umap", "latent")
+GAN_MAP_POINTS = 1000  # prior samples on a GAN's map: as many as a VAE map's held-out digits
 _INSTALL = {"tsne": ("sklearn", "scikit-learn"), "umap": ("umap", "umap-learn")}
-_LRU_SIZE = 8  # manifold grids kept per explorer: span/size sliders would otherwise grow the cache forever
 # matplotlib's tab10: one colour per digit label for the map's dots
 LABEL_COLOURS = np.array([[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189],
                           [140, 86, 75], [227, 119, 194], [127, 127, 127], [188, 189, 34], [23, 190, 207]], np.uint8)
@@ -70,38 +71,50 @@ def _histogram(labels) -> dict[int, int]:
     return {int(v): int(c) for v, c in sorted(zip(vals, counts), key=lambda vc: (-vc[1], vc[0]))}
 
 
-class Maps:
-    """Explorer mixin (with Core's registry, engine and cache; Recipes uses ``_need_classifier``)."""
+def _plane_latents(proj: dict, method: str, points: np.ndarray) -> torch.Tensor:
+    """Plane points ``[P, 2]`` -> latents ``[P, Z]``: exact inverse (pca, latent) or mean of the 10 nearest."""
+    pts = torch.as_tensor(points, dtype=torch.float32)
+    if method == "pca":
+        mean, comps = proj["inverse"]
+        return mean + pts @ comps  # exact within the 2-D subspace: coords = (z - mean) @ comps.T
+    if method == "latent":
+        return pts
+    d = torch.cdist(pts.double(), torch.as_tensor(proj["coords"]))
+    idx = d.topk(min(MAP_NEIGHBOURS, d.shape[1]), largest=False).indices
+    return proj["mu"][idx].mean(1)
 
-    # ---- shared -------------------------------------------------------------------------------
-    def _heldout_mu(self, ckpt: Checkpoint) -> torch.Tensor:
-        """Encoder means ``[1000, Z]`` of the held-out digits (cached per model)."""
-        return self.cached(("heldout-mu", ckpt.manifest.id),
-                           lambda: self.engine.encode(ckpt, self.reference_images(ckpt, "test"))[0])
 
-    def _need_classifier(self, purpose: str) -> Checkpoint:
-        if CLASSIFIER_ID not in self.registry.ids():
-            raise ExplorerError(f"{purpose} needs the {CLASSIFIER_ID} checkpoint, which is not installed")
-        return self.classifier()
+class MapView:
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
 
-    def _lru(self, key: tuple, build):
-        """Like ``cached`` but keeps only the last ``_LRU_SIZE`` keys (for slider-driven keys)."""
-        with self._lock:
-            store = self._cache.setdefault(("tools-lru",), OrderedDict())
-            if key in store:
-                store.move_to_end(key)
-                return store[key]
-        value = build()
-        with self._lock:
-            store[key] = value
-            while len(store) > _LRU_SIZE:
-                store.popitem(last=False)
-        return value
+    # ---- the points a map shows ---------------------------------------------------------------
+    def _points(self, ckpt: Checkpoint) -> dict:
+        """mu ``[N, Z]`` and labels ``[N]`` of the map's dots, and what they are (for the info text)."""
+        m = ckpt.manifest
+        if m.family == "vae":
+            from genlab import data as gdata
+
+            return {"mu": self.ctx.heldout_mu(ckpt), "labels": np.asarray(gdata.load_offline_mnist().test()[1]),
+                    "what": "held-out digits", "colour": "label"}
+        return self.ctx.cached(("gan-map-points", m.id), lambda: self._gan_points(ckpt))
+
+    def _gan_points(self, ckpt: Checkpoint) -> dict:
+        m = ckpt.manifest
+        z = latent.sample(GAN_MAP_POINTS, m.latent_size, seed=0)
+        if self.ctx.has_classifier():
+            labels = self.ctx.classify(self.ctx.engine.decode(ckpt, z), m).argmax(1).numpy()
+            colour = "the classifier's label of its image"
+        else:
+            labels, colour = np.zeros(len(z), np.int64), "nothing (no classifier installed)"
+        return {"mu": z, "labels": labels, "what": "prior samples (seed 0)", "colour": colour}
 
     # ---- latent maps --------------------------------------------------------------------------
     def map_methods(self, model_id: str) -> list[str]:
-        """Projection methods usable for a VAE here: pca, then tsne/umap if installed, latent for z=2."""
-        ckpt = self.generative(model_id, "vae")
+        """Projection methods usable for a model here: pca, then tsne/umap if installed (VAEs), latent for z=2."""
+        ckpt = self.ctx.generative(model_id)
+        if ckpt.manifest.family != "vae":
+            return ["pca"]  # prior samples are isotropic: neighbour embeddings would only draw noise
         out = ["pca"] + [m for m, (mod, _) in _INSTALL.items() if importlib.util.find_spec(mod)]
         return out + (["latent"] if ckpt.manifest.latent_size == 2 else [])
 
@@ -109,6 +122,9 @@ class Maps:
         name = method.strip().lower().replace("-", "") if isinstance(method, str) else ""
         if name not in MAP_METHODS:
             raise ExplorerError(f"unknown map method {short(method)}; choose one of {', '.join(MAP_METHODS)}")
+        if ckpt.manifest.family != "vae" and name != "pca":
+            raise ExplorerError(f"{ckpt.manifest.id} is a GAN: its map is the pca of prior samples "
+                                f"({name} needs a VAE's encodings); use pca")
         if name in _INSTALL and importlib.util.find_spec(_INSTALL[name][0]) is None:
             raise ExplorerError(f"the {name} map needs the {_INSTALL[name][1]} package: "
                                 f"pip install {_INSTALL[name][1]} (or use pca)")
@@ -117,9 +133,9 @@ class Maps:
                                 f"{ckpt.manifest.latent_size} dimensions: use pca, tsne or umap")
         return name
 
-    def _project(self, ckpt: Checkpoint, method: str) -> dict:
-        """Held-out encodings projected to 2-D: coords ``[N, 2]`` float64 plus what inverts them."""
-        mu = self._heldout_mu(ckpt)
+    @staticmethod
+    def _project(mu: torch.Tensor, method: str) -> dict:
+        """Points ``[N, Z]`` projected to 2-D: coords ``[N, 2]`` float64 plus what inverts them."""
         out = {"mu": mu, "explained": None, "inverse": None}
         if method == "pca":
             mean, comps, std = latent.pca(mu, 2)
@@ -142,25 +158,12 @@ class Maps:
             out["coords"] = reducer.fit_transform(mu.double().numpy()).astype(np.float64)
         return out
 
-    @staticmethod
-    def _plane_latents(proj: dict, method: str, points: np.ndarray) -> torch.Tensor:
-        """Plane points ``[P, 2]`` -> latents ``[P, Z]``: exact inverse (pca, latent) or mean of the 10 nearest."""
-        pts = torch.as_tensor(points, dtype=torch.float32)
-        if method == "pca":
-            mean, comps = proj["inverse"]
-            return mean + pts @ comps  # exact within the 2-D subspace: coords = (z - mean) @ comps.T
-        if method == "latent":
-            return pts
-        d = torch.cdist(pts.double(), torch.as_tensor(proj["coords"]))
-        idx = d.topk(min(MAP_NEIGHBOURS, d.shape[1]), largest=False).indices
-        return proj["mu"][idx].mean(1)
-
     def _atlas_tiles(self, ckpt: Checkpoint, proj: dict, method: str, atlas: dict) -> np.ndarray:
         """uint8 ``[cells^2, S, S, C]``: the decoded latent of each cell (empty t-SNE/UMAP cells stay dark)."""
         m = ckpt.manifest
         centres = _cell_centres(atlas["bounds"], MAP_CELLS)
         if method in ("pca", "latent"):
-            return self.engine.decode_uint8(ckpt, self._plane_latents(proj, method, centres))
+            return self.ctx.engine.decode_uint8(ckpt, _plane_latents(proj, method, centres))
         x0, x1, y0, y1 = atlas["bounds"]
         half = np.array([x1 - x0, y1 - y0]) / (2 * MAP_CELLS)
         tiles = np.full((len(centres), m.image_size, m.image_size, m.channels), 20, np.uint8)
@@ -168,15 +171,16 @@ class Maps:
         full = [i for i, mask in enumerate(members) if mask.any()]
         if full:
             zs = torch.stack([proj["mu"][torch.as_tensor(members[i])].mean(0) for i in full])
-            tiles[full] = self.engine.decode_uint8(ckpt, zs)
+            tiles[full] = self.ctx.engine.decode_uint8(ckpt, zs)
         return tiles
 
     def _map(self, model_id: str, method) -> dict:
-        ckpt = self.generative(model_id, "vae")
+        ckpt = self.ctx.generative(model_id)
         method = self._check_method(ckpt, method)
 
         def build():
-            proj = self._project(ckpt, method)
+            pts = self._points(ckpt)
+            proj = self._project(pts["mu"], method)
             lo, hi = proj["coords"].min(0), proj["coords"].max(0)
             pad = 0.05 * np.maximum(hi - lo, 1e-6)
             bounds = [float(lo[0] - pad[0]), float(hi[0] + pad[0]), float(lo[1] - pad[1]), float(hi[1] + pad[1])]
@@ -186,28 +190,28 @@ class Maps:
                      "bounds": bounds, "y_up": True}
             tiles = self._atlas_tiles(ckpt, proj, method, atlas)
             image = render.to_rgb(render.upscale(render.grid(tiles, nrow=MAP_CELLS, padding=0), scale)).copy()
-            from genlab import data as gdata
+            _draw_dots(image, atlas, proj["coords"], pts["labels"])
+            return {**proj, "method": method, "atlas": atlas, "image": image, "labels": pts["labels"],
+                    "what": pts["what"], "colour": pts["colour"], "family": ckpt.manifest.family}
 
-            labels = np.asarray(gdata.load_offline_mnist().test()[1])
-            _draw_dots(image, atlas, proj["coords"], labels)
-            return {**proj, "method": method, "atlas": atlas, "image": image, "labels": labels}
-
-        return self.cached(("map", model_id, method), build)
+        return self.ctx.cached(("map", model_id, method), build)
 
     def latent_map(self, model_id: str, method: str = "pca") -> RenderResult:
-        """The 1,000 held-out digits' encodings (mu) in 2-D, over an atlas of decoded tiles.
+        """A VAE's 1,000 held-out encodings (mu), or a GAN's 1,000 prior samples, in 2-D over an atlas of tiles.
 
-        data: x, y, labels (one per digit), method, explained (variance share of the two axes for
+        data: x, y, labels (one per dot), method, explained (variance share of the two axes for
         pca/latent, None for tsne/umap), bounds [xmin, xmax, ymin, ymax], atlas (pixel geometry:
-        ``atlas_point(atlas, px, py)`` maps a click to the plane).
+        ``atlas_point(atlas, px, py)`` maps a click to the plane), points ("held-out digits" or "prior samples").
         """
         mp = self._map(model_id, method)
         c, ex = mp["coords"], mp["explained"]
-        info = f"{len(c)} held-out digits of {model_id}, {mp['method']} projection; dots coloured by label"
+        info = f"{len(c)} {mp['what']} of {model_id}, {mp['method']} projection; dots coloured by {mp['colour']}"
         if ex is not None:
-            info += f"; the axes hold {100 * ex[0]:.0f}% and {100 * ex[1]:.0f}% of the encodings' variance"
+            held = "encodings" if mp["family"] == "vae" else "samples"
+            info += f"; the axes hold {100 * ex[0]:.0f}% and {100 * ex[1]:.0f}% of the {held}' variance"
         data = {"x": c[:, 0].tolist(), "y": c[:, 1].tolist(), "labels": mp["labels"].tolist(),
-                "method": mp["method"], "explained": ex, "bounds": mp["atlas"]["bounds"], "atlas": mp["atlas"]}
+                "method": mp["method"], "explained": ex, "bounds": mp["atlas"]["bounds"], "atlas": mp["atlas"],
+                "points": mp["what"]}
         return RenderResult(mp["image"].copy(), info, data=data)
 
     def map_select(self, model_id: str, method: str, px, py) -> RenderResult:
@@ -217,26 +221,27 @@ class Maps:
         px = check_float("x pixel", px, 0, at["width"] - 1)
         py = check_float("y pixel", py, 0, at["height"] - 1)
         point = atlas_point(at, px, py)
-        z = self._plane_latents(mp, mp["method"], np.array([point]))[0]
-        img = self.engine.decode_uint8(self.generative(model_id), z[None])[0]
+        z = _plane_latents(mp, mp["method"], np.array([point]))[0]
+        img = self.ctx.engine.decode_uint8(self.ctx.generative(model_id), z[None])[0]
         knn = f"the mean of the {MAP_NEIGHBOURS} nearest held-out encodings"
         how = {"pca": "inverse PCA", "latent": "the point itself"}.get(mp["method"], knn)
         info = f"map point ({point[0]:.3g}, {point[1]:.3g}) -> latent by {how}"
         return RenderResult(img, info, data={"latent": z.tolist(), "point": list(point)})
 
     def map_region(self, model_id: str, method: str, x0, y0, x1, y1) -> RenderResult:
-        """Held-out digits inside a plane rectangle: their reconstructions, labels, and mean latent."""
+        """The map's dots inside a plane rectangle: their images, labels, and mean latent."""
         mp = self._map(model_id, method)
         x0, y0, x1, y1 = (check_float(n, v, -1e9, 1e9) for n, v in zip(("x0", "y0", "x1", "y1"), (x0, y0, x1, y1)))
         (xa, xb), (ya, yb) = sorted((x0, x1)), sorted((y0, y1))
         c = mp["coords"]
         idx = np.nonzero((c[:, 0] >= xa) & (c[:, 0] <= xb) & (c[:, 1] >= ya) & (c[:, 1] <= yb))[0]
+        what = "held-out digits" if mp["family"] == "vae" else "samples"
         if not len(idx):
-            raise ExplorerError("no held-out digits inside that rectangle: select a larger region")
+            raise ExplorerError(f"no {what} inside that rectangle: select a larger region")
         mu = mp["mu"][torch.as_tensor(idx)]
-        tiles = self.engine.decode_uint8(self.generative(model_id), mu[:MAX_TILES])
+        tiles = self.ctx.engine.decode_uint8(self.ctx.generative(model_id), mu[:MAX_TILES])
         hist = _histogram(mp["labels"][idx])
-        info = f"{len(idx)} held-out digits; labels: " + ", ".join(f"{k}: {v}" for k, v in hist.items())
+        info = f"{len(idx)} {what}; labels: " + ", ".join(f"{k}: {v}" for k, v in hist.items())
         if len(idx) > MAX_TILES:
             info += f" (showing the first {MAX_TILES})"
         return RenderResult(render.grid(tiles), info,
@@ -248,7 +253,7 @@ class Maps:
         data: span, n, cell ([row, col] of the boxed tile or None), atlas (pixel geometry; a tile's
         centre pixel maps to its grid latent).
         """
-        ckpt = self.generative(model_id)
+        ckpt = self.ctx.generative(model_id)
         m = ckpt.manifest
         if m.latent_size != 2:
             raise ExplorerError(f"the manifold view needs a 2-D latent; {model_id} has {m.latent_size} dimensions "
@@ -259,10 +264,10 @@ class Maps:
 
         def build():
             ys, xs = torch.meshgrid(vals.flip(0), vals, indexing="ij")  # row 0 is the top: largest z[1]
-            tiles = self.engine.decode_uint8(ckpt, torch.stack([xs.flatten(), ys.flatten()], 1))
+            tiles = self.ctx.engine.decode_uint8(ckpt, torch.stack([xs.flatten(), ys.flatten()], 1))
             return render.to_rgb(render.grid(tiles, nrow=n, padding=0))
 
-        image = self._lru(("manifold", model_id, span, n), build).copy()
+        image = self.ctx.lru(("manifold", model_id, span, n), build).copy()
         half, s = span / (n - 1), m.image_size
         atlas = {"cells": n, "cell_px": s, "width": n * s, "height": n * s, "y_up": True,
                  "bounds": [-span - half, span + half, -span - half, span + half]}

@@ -1,11 +1,10 @@
-"""Explorer: latent arithmetic (label vectors, a - b + c, custom group directions) and shareable recipes.
+"""The share view: a recipe, a small JSON object that reproduces one Explore ``Position`` exactly.
 
-A recipe is a small JSON object that reproduces one Explore position exactly: model id and weight
-sha256, the base latent as float lists (float32 values written as JSON doubles round-trip exactly),
-the direction method and slider values, optional interpolation keyframes and sampling metadata.
-A recipe made with other weights (sha256 differs) is refused by default: reproduction is its whole
-point, and a silently different picture is worse than a clear message. ``allow_other_version=True``
-loads it anyway, with a warning.
+A recipe holds the model id and weight sha256, the position (base latent as float lists: float32 values written
+as JSON doubles round-trip exactly; direction method, slider values, the dimension picker), optional
+interpolation keyframes and sampling metadata. A recipe made with other weights (sha256 differs) is refused by
+default: reproduction is its whole point, and a silently different picture is worse than a clear message.
+``allow_other_version=True`` loads it anyway, with a warning.
 """
 from __future__ import annotations
 
@@ -14,144 +13,30 @@ import math
 import os
 import re
 
-import numpy as np
 import torch
 
-from genlab import latent, render
 from genlab.checkpoints import Checkpoint
-from genlab.directions import Directions, from_groups, methods_for
-from genlab.explore.base import (short, MAX_SEED, MAX_STEPS, ExploreRequest, ExplorerError, RenderResult, as_numbers,
-                                 check_float, check_int, check_method, parse_latent)
+from genlab.directions import Directions, methods_for
+from genlab.views.context import Context
+from genlab.views.explore import ExploreView
+from genlab.views.interpolate import InterpolateView
+from genlab.views.interpolate import keyframes as _keyframes
+from genlab.views.types import (MAX_RAW, MAX_SEED, MAX_STEPS, MAX_WEIGHTS, ExploreRequest, ExplorerError, Position,
+                                RenderResult, as_numbers, check_float, check_int, check_method, parse_latent, short)
 
 RECIPE_VERSION = 1
 MAX_RECIPE_BYTES = 1 << 20
-LABEL_SAMPLES = 4000  # prior samples classified to find a GAN's per-label mean latents
-LABEL_CONFIDENCE = 0.9
-MAX_GROUP = 256
-NAME_RE = re.compile(r"^[A-Za-z0-9 _.+-]{1,40}$")
 RECIPE_FIELDS = {"genlab_recipe", "model", "model_sha256", "latent", "composed", "method", "weights", "raw",
                  "pick", "custom", "keyframes", "mode", "steps", "psi", "temperature", "seed",
                  "warning"}  # warning: set by load_recipe(allow_other_version=True), ignored on input
 
 
-class Recipes:
-    """Explorer mixin; comes before Core in the bases because it extends ``directions`` with "custom:NAME"."""
+class ShareView:
+    """Recipes: written from a position (composed by the explore view), rendered back through it."""
 
-    # ---- label vectors and arithmetic ---------------------------------------------------------
-    def label_vectors(self, model_id: str) -> dict[int, list[float]]:
-        """Mean latent per digit label: a VAE's mean encoding (mu) of the 9,000 training digits; a GAN's
-        mean of the prior samples (4,000, seed 0) the classifier calls that label with p > 0.9.
+    def __init__(self, ctx: Context, explore: ExploreView, interpolate: InterpolateView):
+        self.ctx, self.explore_view, self.interpolate_view = ctx, explore, interpolate
 
-        Labels without any such sample are missing from a GAN's dict.
-        """
-        ckpt = self.generative(model_id)
-        return self.cached(("label-vectors", model_id), lambda: self._label_means(ckpt))
-
-    def _label_means(self, ckpt: Checkpoint) -> dict[int, list[float]]:
-        from genlab import data as gdata
-
-        m = ckpt.manifest
-        if m.family == "vae":
-            zs, _ = self.engine.encode(ckpt, self.reference_images(ckpt, "train"))
-            labels = torch.as_tensor(np.asarray(gdata.load_offline_mnist().train()[1]))
-        else:
-            self._need_classifier(f"label vectors for {m.id}")
-            z = latent.sample(LABEL_SAMPLES, m.latent_size, seed=0)
-            probs = self.classify(self.engine.decode(ckpt, z), m)
-            conf, labels = probs.max(1)
-            zs, labels = z[conf > LABEL_CONFIDENCE], labels[conf > LABEL_CONFIDENCE]
-        return {int(c): zs[labels == c].mean(0).tolist() for c in range(10) if bool((labels == c).any())}
-
-    def _label_vector(self, model_id: str, label) -> torch.Tensor:
-        label = check_int("label", label, 0, 9)
-        vecs = self.label_vectors(model_id)
-        if label not in vecs:
-            raise ExplorerError(f"{model_id} has no confident samples of a {label}: no label vector "
-                                f"(have {', '.join(map(str, sorted(vecs))) or 'none'})")
-        return torch.tensor(vecs[label], dtype=torch.float32)
-
-    def resolve_latent(self, model_id: str, item) -> torch.Tensor:
-        """One latent ``[D]`` from a seed (int, "N" or "seed:N"), "label:N", or a latent (list / JSON)."""
-        ckpt = self.generative(model_id)
-        if isinstance(item, str) and item.strip().lower().startswith("label:"):
-            return self._label_vector(model_id, item.split(":", 1)[1].strip())
-        if isinstance(item, str) and item.strip().lower() == "current":
-            raise ExplorerError("'current' is not a latent here: pass the current latent itself")
-        return self.keyframe(ckpt, item, None)
-
-    def toward_label(self, model_id: str, latent, label, amount) -> RenderResult:
-        """``z + amount * (label_mean - z)`` decoded: 0 keeps z, 1 lands on the label's mean latent."""
-        ckpt = self.generative(model_id)
-        z = parse_latent(latent, ckpt.manifest.latent_size)
-        amount = check_float("amount", amount, -2.0, 2.0)
-        target = self._label_vector(model_id, label)
-        out = z + amount * (target - z)
-        img = self.engine.decode_uint8(ckpt, out[None])[0]
-        return RenderResult(img, f"{amount:g} of the way towards the mean latent of {int(label)}",
-                            data={"latent": out.tolist()})
-
-    def arithmetic(self, model_id: str, a, b, c, scale: float = 1.0) -> RenderResult:
-        """``c + scale * (a - b)`` (a - b + c at scale 1); each term a seed, "label:N" or a latent.
-
-        Image: [a | b | c | result] labelled.
-        """
-        ckpt = self.generative(model_id)
-        scale = check_float("scale", scale, -5.0, 5.0)
-        za, zb, zc = (self.resolve_latent(model_id, t) for t in (a, b, c))
-        out = latent.combine([(scale, za), (-scale, zb), (1.0, zc)])
-        tiles = self.engine.decode_uint8(ckpt, torch.stack([za, zb, zc, out]))
-        s = max(1, 64 // ckpt.manifest.image_size)
-        image = render.grid(render.label_tiles(tiles, ["a", "b", "c", "a-b+c" if scale == 1 else "result"], s), nrow=4)
-        return RenderResult(image, f"c + {scale:g} * (a - b)", data={"latent": out.tolist()})
-
-    # ---- custom directions --------------------------------------------------------------------
-    def _group(self, model_id: str, items, which: str) -> torch.Tensor:
-        from genlab.explore.paths import parse_keyframe_text
-
-        items = parse_keyframe_text(items) if isinstance(items, str) else items
-        if not isinstance(items, (list, tuple)) or not items:
-            raise ExplorerError(f"group {which} needs at least one latent (a seed, 'label:N' or a latent list)")
-        if len(items) > MAX_GROUP:
-            raise ExplorerError(f"group {which} has {len(items)} latents; the limit is {MAX_GROUP}")
-        return torch.stack([self.resolve_latent(model_id, it) for it in items])
-
-    def group_direction(self, model_id: str, group_a, group_b, name: str = "custom") -> Directions:
-        """A direction from group a's mean latent towards group b's, stored as method "custom:NAME"."""
-        self.generative(model_id)
-        if not isinstance(name, str) or not NAME_RE.match(name.strip()):
-            raise ExplorerError("direction name must be 1-40 letters, digits, spaces or _ . + -")
-        name = name.strip()
-        a, b = self._group(model_id, group_a, "A"), self._group(model_id, group_b, "B")
-        try:
-            dirs = from_groups(a, b, name)
-        except ValueError as exc:
-            raise ExplorerError(str(exc)) from None
-        self._store_custom(model_id, name, dirs)
-        return dirs
-
-    def _store_custom(self, model_id: str, name: str, dirs: Directions) -> None:
-        with self._lock:  # overwrite on purpose: re-defining a name replaces it (cached() would keep the first)
-            self._cache[("custom-direction", model_id, name)] = dirs
-
-    def custom_directions(self, model_id: str) -> list[str]:
-        """Method names ("custom:NAME") of the custom directions defined for a model."""
-        with self._lock:
-            return sorted(f"custom:{k[2]}" for k in self._cache if k[:2] == ("custom-direction", model_id))
-
-    def directions(self, model_id: str, method: str):
-        """Custom directions by "custom:NAME"; every other method falls through to the built-in ones."""
-        if isinstance(method, str) and method.startswith("custom:"):
-            self.generative(model_id)
-            with self._lock:
-                dirs = self._cache.get(("custom-direction", model_id, method[7:]))
-            if dirs is None:
-                have = ", ".join(self.custom_directions(model_id)) or "none"
-                raise ExplorerError(f"no custom direction {method!r} for {model_id} (defined: {have}); "
-                                    "make one from two groups of latents first")
-            return dirs
-        return super().directions(model_id, method)
-
-    # ---- recipes ------------------------------------------------------------------------------
     def make_recipe(self, model_id: str, latent, method: str = "", weights=(), raw=(), pick=None, keyframes=None,
                     mode=None, steps=None, psi=None, temperature=None, seed=None) -> dict:
         """A JSON-ready recipe for one Explore position (``latent`` is the sliders' base latent [D]).
@@ -159,26 +44,27 @@ class Recipes:
         pick: (dim, value) of the dimension picker or None; keyframes: interpolation items (seeds,
         "current" = ``latent``, latents), stored resolved to exact latents.
         """
-        ckpt = self.generative(model_id)
+        ckpt = self.ctx.generative(model_id)
         m = ckpt.manifest
         z = parse_latent(latent, m.latent_size)
         dim, value = _pick(pick)
         method = check_method(method)
-        weights, raw = as_numbers("slider values", weights, 64), as_numbers("raw slider values", raw, 4096)
+        weights, raw = as_numbers("slider values", weights, MAX_WEIGHTS), as_numbers("raw slider values", raw, MAX_RAW)
         if any(raw[m.latent_size:]):
             raise ExplorerError(f"the latent has {m.latent_size} dimensions; got offsets for {len(raw)}")
         raw = raw[: m.latent_size]  # the UI's hidden sliders past the latent size send zeros
         if steps is not None:
             steps = check_int("steps", steps, 2, MAX_STEPS)
-        req = ExploreRequest(model_id, z.tolist(), method, tuple(weights), tuple(raw), dim, value)
+        pos = Position(z.tolist(), method or "", tuple(float(w) for w in weights), tuple(float(r) for r in raw),
+                       dim, value)
+        composed = self.explore_view.compose_position(model_id, m.latent_size, pos)
         out = {"genlab_recipe": RECIPE_VERSION, "model": model_id, "model_sha256": m.file("model").sha256,
-               "latent": z.tolist(), "composed": self.compose(req).tolist(), "method": method or "",
-               "weights": [float(w) for w in weights], "raw": [float(r) for r in raw], "pick": [dim, value]}
+               **pos.to_dict(), "composed": composed.tolist()}
         if method and method.startswith("custom:"):
-            d = self.directions(model_id, method)
+            d = self.ctx.directions(model_id, method)
             out["custom"] = {"name": d.names[0], "vector": d.vectors[0].tolist(), "sigma": float(d.sigmas[0])}
         if keyframes is not None:
-            out["keyframes"] = self.keyframes(ckpt, keyframes, z.tolist()).tolist()
+            out["keyframes"] = _keyframes(ckpt, keyframes, z.tolist()).tolist()
             out["mode"], out["steps"] = mode or "slerp", int(steps or 16)
         for key, val in (("psi", psi), ("temperature", temperature), ("seed", seed)):
             if val is not None:
@@ -251,10 +137,10 @@ class Recipes:
             raise ExplorerError("recipe has no model id (field 'model')")
         if not isinstance(sha, str) or not re.fullmatch(r"[0-9a-f]{64}", sha):
             raise ExplorerError("recipe field 'model_sha256' must be 64 hex digits")
-        if mid not in self.model_ids():
+        if mid not in self.ctx.model_ids():
             raise ExplorerError(f"this recipe needs model {mid}, which is not installed here "
-                                f"(available: {', '.join(self.model_ids()) or 'none'})")
-        ckpt = self.generative(mid)
+                                f"(available: {', '.join(self.ctx.model_ids()) or 'none'})")
+        ckpt = self.ctx.generative(mid)
         here = ckpt.manifest.file("model").sha256
         if here == sha:
             return ckpt, None
@@ -274,11 +160,10 @@ class Recipes:
         if "custom" in r:
             c = r["custom"]
             note = f"; custom direction {r['method']!r} loaded from the recipe"
-            self._store_custom(r["model"], r["method"][7:], Directions(
+            self.ctx.store_custom(r["model"], r["method"][7:], Directions(
                 "custom", (c["name"],), torch.tensor([c["vector"]]), torch.tensor([c["sigma"]]), torch.ones(1)))
-        (dim, value), n = r["pick"], len(r["weights"])
-        req = ExploreRequest(r["model"], r["latent"], r["method"], tuple(r["weights"]), tuple(r["raw"]), dim, value)
-        res = self.explore(req)
+        n = len(r["weights"])
+        res = self.explore_view.explore(ExploreRequest.of(r["model"], Position.from_dict(r)))
         same = "composed" not in r or res.data["latent"] == r["composed"]
         info = f"recipe for {r['model']}: {r['method'] or 'no directions'}" + (f", {n} slider(s)" if n else "") + note
         if not same:
@@ -287,7 +172,7 @@ class Recipes:
             info += f"; WARNING: {r['warning']}"
         data = {"latent": res.data["latent"], "matches": same, "recipe": r}
         if "keyframes" in r:
-            path = self.interpolate(r["model"], r["keyframes"], r["mode"], r["steps"])
+            path = self.interpolate_view.interpolate(r["model"], r["keyframes"], r["mode"], r["steps"])
             data.update(strip=path.image, gif=path.data["gif"])
         return RenderResult(res.image, info, data=data)
 
