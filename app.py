@@ -11,6 +11,7 @@ import ctypes
 import os
 import sys
 import tempfile
+import threading
 
 if sys.platform.startswith("linux") and "MALLOC_ARENA_MAX" not in os.environ:
     try:  # glibc gives every handler thread its own arena: RSS grew ~0.3 MB/s under load (see bench/soak.py)
@@ -62,10 +63,9 @@ def build(args):
     demo, ui = build_app(explorer, FileStore())
     # files Gradio cached while building (initial values every new page refers to) are never removed
     Janitor(temp, interval_s=5, pin_existing=True).start()
-    if hasattr(explorer, "warm"):  # the caches a first user would otherwise wait seconds for
-        import threading
-
-        threading.Thread(target=explorer.warm, args=(explorer.model_ids(),), daemon=True, name="genlab-warm").start()
+    # the caches a first user would otherwise wait seconds for (maps, directions, nearest digits), in the
+    # background: requests that need one meanwhile build it themselves (one build per key, see Context.cached)
+    threading.Thread(target=explorer.warm, daemon=True, name="genlab-warm").start()
     return demo, ui
 
 

@@ -11,6 +11,7 @@ from genlab.engine import Engine
 from genlab.registry import Registry
 from genlab.views import warm as _warm
 from genlab.views.arithmetic import ArithmeticView
+from genlab.views.compare import CompareView
 from genlab.views.context import Context
 from genlab.views.encode import ENCODE_STEPS, MAX_INVERSION_STEPS, EncodeView
 from genlab.views.explore import ExploreView
@@ -40,6 +41,7 @@ class Explorer:
         self.nearest_view = NearestView(ctx)
         self.arithmetic_view = ArithmeticView(ctx)
         self.share_view = ShareView(ctx, self.explore_view, self.interpolate_view)
+        self.compare_view = CompareView(self)  # composes the other views' public operations
 
     @property
     def registry(self) -> Registry:
@@ -234,6 +236,11 @@ class Explorer:
 
     def render_recipe(self, recipe, allow_other_version: bool = False) -> RenderResult:
         return self.share_view.render_recipe(recipe, allow_other_version)
+
+    # ---- compare ------------------------------------------------------------------------------
+    def compare(self, action: str, model_ids, **kwargs) -> list[RenderResult]:
+        """The same action on 2-4 models, aligned (see ``genlab.views.compare``): one result per model."""
+        return self.compare_view.run(action, model_ids, **kwargs)
 
 
 # the views' docstrings are the facade's: one place to write them

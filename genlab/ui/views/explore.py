@@ -34,10 +34,7 @@ class ExploreView:
 
     def direction_names(self, model_id: str, method: str) -> list[tuple[str, str]]:
         """(readable name, technical caption) per direction of ``method``."""
-        labels = getattr(self.ex, "direction_labels", None)
-        if labels is not None:
-            return list(labels(model_id, method))
-        return [(n, "") for n in self.ex.directions(model_id, method).names]
+        return [(r, t if t != r else "") for r, t in self.ex.direction_labels(model_id, method)]
 
     def slider_updates(self, model_id: str, method: str, values=None) -> list:
         """Direction sliders relabelled for ``method`` (hidden past the available count), raw sliders for z."""
