@@ -89,6 +89,16 @@ def vae_metrics(engine, ckpt, digits) -> dict:
 
 
 @torch.inference_mode()
+def ae_metrics(engine, ckpt, digits) -> dict:
+    """Held-out reconstruction MSE and active units of a deterministic autoencoder (no ELBO: no posterior)."""
+    m = ckpt.manifest
+    x = gdata.to_range(digits.test()[0], m.output_range, m.image_size, m.channels)
+    z, _ = engine.encode(ckpt, x)
+    au, _ = metrics.active_units(z.numpy())
+    return {"heldout_recon_mse": float(((engine.decode(ckpt, z) - x) ** 2).mean()), "active_units": int(au)}
+
+
+@torch.inference_mode()
 def evaluate(ckpt: Checkpoint, clf: Checkpoint, digits, engine: Engine | None = None) -> dict:
     """All metrics for one loaded checkpoint, with the real-data floor and the quality bars."""
     engine = engine or Engine()
@@ -98,13 +108,15 @@ def evaluate(ckpt: Checkpoint, clf: Checkpoint, digits, engine: Engine | None = 
         logits = engine.apply(ckpt.model, gdata.to_range(te_x))
         out = {"heldout_accuracy": float((logits.argmax(1).numpy() == te_y).mean()), "n_heldout": len(te_y)}
     else:
-        z = latent.sample(N_SAMPLES, m.latent_size, seed=0)
+        z = engine.latents(ckpt, N_SAMPLES, seed=0)
         imgs = engine.decode(ckpt, z)
         f_gen, p_gen = feats_probs(engine, clf, classifier_view(imgs, m.output_range))
         f_te, _ = feats_probs(engine, clf, gdata.to_range(te_x))
         out = sample_metrics(f_gen, p_gen, f_te)
         if m.family == "vae":
             out.update(vae_metrics(engine, ckpt, digits))
+        if m.family == "ae":
+            out.update(ae_metrics(engine, ckpt, digits))
         out["floor"] = real_floor(engine, clf, digits)
     out["classifier"] = CLASSIFIER_ID
     bars = BARS.get(m.id, {})
@@ -129,7 +141,7 @@ def preview(ckpt: Checkpoint, digits, engine: Engine) -> np.ndarray:
         pred = engine.apply(ckpt.model, x).argmax(1).tolist()
         tiles = render.label_tiles(render.to_uint8(x, (0, 1)), [str(p) for p in pred], scale=2)
         return render.grid(tiles, 8)
-    tiles = engine.decode_uint8(ckpt, latent.sample(64, m.latent_size, seed=0))
+    tiles = engine.decode_uint8(ckpt, engine.latents(ckpt, 64, seed=0))
     return render.upscale(render.grid(tiles, 8), 2)
 
 
