@@ -41,6 +41,10 @@ def metrics_table(metrics: dict) -> str:
     if bars:
         rows += ["", "| quality bar | passed |", "|---|---|"]
         rows += [f"| {k} | {'yes' if ok else 'NO'} |" for k, ok in bars.items()]
+    base = metrics.get("baseline", {})
+    if base.get("id"):
+        nums = ", ".join(f"{k} {_fmt(v)}" for k, v in base.items() if k != "id")
+        rows += ["", f"Bars compare with `{base['id']}` ({nums}, from its manifest)."]
     return "\n".join(rows)
 
 
