@@ -24,7 +24,7 @@ def _prior(m: Manifest) -> str:
 def _fmt(v) -> str:
     if isinstance(v, float):
         return f"{v:.4g}"
-    if isinstance(v, list) and len(v) > 4:
+    if isinstance(v, list) and v and (len(v) > 4 or all(isinstance(x, float) for x in v)):
         return "[" + ", ".join(_fmt(x) for x in v) + "]"
     return str(v)
 
