@@ -27,6 +27,11 @@ ELBO_SAMPLES = 10
 HOLES_GRID = 64  # 64 x 64 = 4,096 decodings per plane
 HOLES_PCT = (1.0, 99.0)  # the plane: this percentile box of the held-out codes, per axis
 HOLES_THRESHOLD = 0.5  # a decoding the classifier reads with less top-1 confidence is a hole
+# The classifier reads uniform noise, a grey square and the mean digit with confidence ~1.0 (measured: 0 of
+# 200 below 0.5), so confidence alone misses garbage. "Novelty" adds a second reading: a decoding's distance in
+# classifier features to the nearest training digit (every 3rd), over the 99th percentile of that distance
+# for held-out digits. Above 1 = off the data (uniform noise: 100% of 200; grey: 100%; two-digit blends: 24%).
+NOVELTY_STRIDE = 3
 
 def _base(m: dict, key: str) -> float:
     """The baseline model's ``key`` recorded beside these metrics; -inf when missing (the bar then fails)."""
@@ -114,17 +119,29 @@ def heldout_codes(engine: Engine, ckpt: Checkpoint, digits) -> torch.Tensor:
 
 
 @torch.inference_mode()
+def novelty_reference(engine: Engine, clf: Checkpoint, digits) -> dict:
+    """Classifier features ``[M, F]`` of every NOVELTY_STRIDE-th training digit and the 99th percentile of
+    the held-out digits' nearest-neighbour distance to them (the scale of "one real digit from another")."""
+    train = torch.as_tensor(feats_probs(engine, clf, gdata.to_range(digits.train()[0][::NOVELTY_STRIDE]))[0])
+    held = torch.as_tensor(feats_probs(engine, clf, gdata.to_range(digits.test()[0]))[0])
+    return {"feats": train, "p99": float(np.percentile(torch.cdist(held, train).min(1).values.numpy(), 99))}
+
+
+@torch.inference_mode()
 def holes(engine: Engine, ckpt: Checkpoint, clf: Checkpoint, codes=None, *, grid: int = HOLES_GRID,
-          extent=None, pct: tuple[float, float] = HOLES_PCT, threshold: float = HOLES_THRESHOLD) -> dict:
+          extent=None, pct: tuple[float, float] = HOLES_PCT, threshold: float = HOLES_THRESHOLD,
+          reference: dict | None = None) -> dict:
     """The holes of a 2-D latent plane: where decodings do not read as any digit.
 
     Decodes a ``grid x grid`` lattice over ``extent`` (x0, x1, y0, y1; default: the ``pct`` percentile box
     of ``codes [N, 2]``, e.g. ``heldout_codes(...)``) and classifies each decoding with ``clf``. Returns
     ``{"share": float in [0, 1] (cells with top-1 confidence < threshold), "extent": [x0, x1, y0, y1],
     "confidence": float32 [grid, grid] top-1 confidence per cell, "label": int64 [grid, grid] argmax digit,
-    "grid", "threshold"}``. Cell [r, c] is the lattice point at column c from x0 to x1 and row r from y1
-    (top) down to y0: the manifold view's orientation (y up), so the grid overlays that view directly.
-    Pass the same ``extent`` to compare models on one plane.
+    "grid", "threshold"}``; with ``reference`` (``novelty_reference``) also ``"novelty"``: float32
+    [grid, grid] feature distance to the nearest training digit over the held-out 99th percentile, and
+    ``"offdata_share"``: cells with novelty > 1. Cell [r, c] is the lattice point at column c from x0 to x1
+    and row r from y1 (top) down to y0: the manifold view's orientation (y up), so the grid overlays that
+    view directly. Pass the same ``extent`` to compare models on one plane.
     """
     if ckpt.manifest.latent_size != 2:
         raise ValueError(f"{ckpt.manifest.id}: holes need a 2-D latent, it has {ckpt.manifest.latent_size}")
@@ -133,17 +150,22 @@ def holes(engine: Engine, ckpt: Checkpoint, clf: Checkpoint, codes=None, *, grid
             raise ValueError("holes() needs codes (to span the plane) or an explicit extent")
         extent = metrics.code_extent(codes, *pct)
     z = torch.as_tensor(metrics.plane_grid(extent, grid), dtype=torch.float32)
-    _, probs = feats_probs(engine, clf, classifier_view(engine.decode(ckpt, z), ckpt.manifest.output_range))
+    feats, probs = feats_probs(engine, clf, classifier_view(engine.decode(ckpt, z), ckpt.manifest.output_range))
     conf = probs.max(1).reshape(grid, grid).astype(np.float32)
-    return {"share": metrics.holes_share(conf, threshold), "extent": [float(v) for v in extent],
-            "confidence": conf, "label": probs.argmax(1).reshape(grid, grid), "grid": grid, "threshold": threshold}
+    out = {"share": metrics.holes_share(conf, threshold), "extent": [float(v) for v in extent],
+           "confidence": conf, "label": probs.argmax(1).reshape(grid, grid), "grid": grid, "threshold": threshold}
+    if reference is not None:
+        dist = torch.cdist(torch.as_tensor(feats), reference["feats"]).min(1).values.numpy()
+        out["novelty"] = (dist / reference["p99"]).reshape(grid, grid).astype(np.float32)
+        out["offdata_share"] = float((out["novelty"] > 1.0).mean())
+    return out
 
 
 def holes_metrics(engine: Engine, ckpt: Checkpoint, clf: Checkpoint, digits) -> dict:
     """The manifest's record of ``holes`` over the held-out codes' plane."""
-    h = holes(engine, ckpt, clf, heldout_codes(engine, ckpt, digits))
-    return {"holes_share": h["share"], "holes_extent": h["extent"], "holes_grid": h["grid"],
-            "holes_threshold": h["threshold"], "holes_percentiles": list(HOLES_PCT)}
+    h = holes(engine, ckpt, clf, heldout_codes(engine, ckpt, digits), reference=novelty_reference(engine, clf, digits))
+    return {"holes_share": h["share"], "offdata_share": h["offdata_share"], "holes_extent": h["extent"],
+            "holes_grid": h["grid"], "holes_threshold": h["threshold"], "holes_percentiles": list(HOLES_PCT)}
 
 
 def baseline(model_id: str) -> dict:
