@@ -29,8 +29,8 @@ class Model:
         return self.manifest.latent_size
 
     def latents(self, n: int, seed: int = 0, psi: float = 1.0, temperature: float = 1.0) -> torch.Tensor:
-        """``[n, D]`` latents drawn on the CPU from ``seed``."""
-        return latent.sample(n, self.latent_size, seed, psi, temperature)
+        """``[n, D]`` latents drawn on the CPU from ``seed`` and the model's prior (``Engine.latents``)."""
+        return self.engine.latents(self.ckpt, n, seed, psi, temperature)
 
     def decode(self, z) -> np.ndarray:
         """Latents ``[N, D]`` -> uint8 images ``[N, H, W, C]``."""
@@ -42,9 +42,10 @@ class Model:
         return Image.fromarray(render.to_rgb(render.upscale(render.grid(tiles, nrow), scale)))
 
     def encode(self, images: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """uint8 ``[N, H, W, C]`` at the model's size -> (mu, logvar) ``[N, Z]`` (VAEs only)."""
-        if self.manifest.family != "vae":
-            raise TypeError(f"{self.manifest.id} is a {self.manifest.family}: only VAEs encode")
+        """uint8 ``[N, H, W, C]`` at the model's size -> (mu, logvar) ``[N, Z]`` (VAEs; an autoencoder's
+        logvar is a constant -30: a deterministic code)."""
+        if self.manifest.family not in ("vae", "ae"):
+            raise TypeError(f"{self.manifest.id} is a {self.manifest.family}: only VAEs and autoencoders encode")
         return self.engine.encode(self.ckpt, render.from_uint8(images, self.manifest.output_range))
 
     def interpolate(self, a, b, steps: int = 8, mode: str = "slerp") -> Image.Image:

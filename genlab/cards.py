@@ -3,13 +3,28 @@ from __future__ import annotations
 
 from genlab.checkpoints import Manifest
 
-_FAMILY = {"gan": "generative adversarial network", "vae": "variational autoencoder", "classifier": "classifier"}
+_FAMILY = {"gan": "generative adversarial network", "vae": "variational autoencoder", "ae": "autoencoder",
+           "classifier": "classifier"}
+
+
+def _article(noun: str) -> str:
+    return ("an " if noun[:1] in "aeiou" else "a ") + noun
+
+
+def _prior(m: Manifest) -> str:
+    """The latent clause of the card's first line."""
+    if not m.latent_size:
+        return ""
+    if m.raw.get("latent", {}).get("prior") == "fitted_normal":
+        return (f", latent size {m.latent_size}. It has no prior: samples come from a Gaussian fitted to the "
+                "training codes (mean and covariance stored with the weights)")
+    return f", latent size {m.latent_size} with a standard normal prior"
 
 
 def _fmt(v) -> str:
     if isinstance(v, float):
         return f"{v:.4g}"
-    if isinstance(v, list) and len(v) > 4:
+    if isinstance(v, list) and v and (len(v) > 4 or all(isinstance(x, float) for x in v)):
         return "[" + ", ".join(_fmt(x) for x in v) + "]"
     return str(v)
 
@@ -26,6 +41,10 @@ def metrics_table(metrics: dict) -> str:
     if bars:
         rows += ["", "| quality bar | passed |", "|---|---|"]
         rows += [f"| {k} | {'yes' if ok else 'NO'} |" for k, ok in bars.items()]
+    base = metrics.get("baseline", {})
+    if base.get("id"):
+        nums = ", ".join(f"{k} {_fmt(v)}" for k, v in base.items() if k != "id")
+        rows += ["", f"Bars compare with `{base['id']}` ({nums}, from its manifest)."]
     return "\n".join(rows)
 
 
@@ -34,9 +53,9 @@ def model_card(m: Manifest) -> str:
     ds, tr = m.dataset, m.raw.get("training", {})
     lines = [
         f"# {m.title}", "",
-        f"`{m.id}`: a {_FAMILY.get(m.family, m.family)} (`{m.architecture}`), "
+        f"`{m.id}`: {_article(_FAMILY.get(m.family, m.family))} (`{m.architecture}`), "
         f"{m.image_size}x{m.image_size} px, {m.channels} channel(s)"
-        + (f", latent size {m.latent_size} with a standard normal prior" if m.latent_size else "") + ".",
+        + _prior(m) + ".",
         "", "![preview](preview.png)", "",
         "## Model", "",
         f"- Parameters: {m.num_params:,}",

@@ -99,6 +99,43 @@ class ConvVAEConfig(_Config):
 
 
 @dataclass(frozen=True)
+class ConvAEConfig(_Config):
+    """Convolutional autoencoder: the conv VAE's encoder/decoder shapes with one code head and no KL."""
+
+    image_size: int = 28
+    channels: int = 1
+    z_dim: int = 2
+    base: int = 32
+    hidden: int = 256
+    limits: ClassVar = {"z_dim": (1, 4096), "base": (1, 512), "hidden": (1, 8192)}
+
+    @property
+    def latent_size(self) -> int:
+        return self.z_dim
+
+
+@dataclass(frozen=True)
+class MLPGANConfig(_Config):
+    """The vanilla GAN: fully connected G (nz -> width -> 2 width -> 4 width -> pixels) and a mirrored D."""
+
+    image_size: int = 28
+    channels: int = 1
+    nz: int = 100
+    width: int = 256
+    dropout: float = 0.3  # D only; off in eval mode, so the realism score is deterministic
+    limits: ClassVar = {"nz": (1, 4096), "width": (1, 4096)}
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not isinstance(self.dropout, (int, float)) or not 0 <= float(self.dropout) < 1:
+            raise ConfigError(f"dropout must be a number in [0, 1), got {self.dropout!r}")
+
+    @property
+    def latent_size(self) -> int:
+        return self.nz
+
+
+@dataclass(frozen=True)
 class MLPVAEConfig(_Config):
     """The PyTorch VAE example: fc1 784->400, fc21/fc22 400->20, fc3 20->400, fc4 400->784."""
 

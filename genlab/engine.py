@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from genlab import render
+from genlab import latent, render
 from genlab.checkpoints import Checkpoint
 
 PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -33,6 +33,18 @@ def default_threads() -> int:
     if env:
         return max(1, int(env))
     return max(1, (os.cpu_count() or 1) - 1)
+
+
+FITTED_PRIOR = "fitted_normal"  # manifest latent.prior of models whose prior is a Gaussian fitted to codes
+
+
+def prior_of(ckpt: Checkpoint) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(mean ``[D]``, lower Cholesky scale ``[D, D]``) on the CPU for a checkpoint whose manifest says
+    ``latent.prior == "fitted_normal"`` (the autoencoder), None for a standard normal prior."""
+    if ckpt.manifest.raw.get("latent", {}).get("prior") != FITTED_PRIOR:
+        return None
+    model = ckpt.model
+    return model.prior_mean.detach().float().cpu(), model.prior_scale.detach().float().cpu()
 
 
 def is_oom(exc: BaseException) -> bool:
@@ -76,6 +88,17 @@ class Engine:
                 if self.device.type == "cuda":
                     torch.cuda.empty_cache()
                 batch //= 2
+
+    def latents(self, ckpt: Checkpoint, n: int, seed: int, psi: float = 1.0, temperature: float = 1.0) -> torch.Tensor:
+        """``[n, D]`` CPU latents for ``seed`` from the model's prior: the one place where seeds become latents.
+
+        N(0, I) (``latent.sample``), except for models with ``latent.prior == "fitted_normal"`` in the
+        manifest (the autoencoder: no prior of its own), whose draws go through the Gaussian fitted to its
+        training codes. psi/temperature act before that mapping, i.e. around the fitted mean.
+        """
+        z = latent.sample(n, ckpt.manifest.latent_size, seed, psi, temperature)
+        prior = prior_of(ckpt)
+        return z if prior is None else latent.apply_prior(z, *prior)
 
     def decode(self, ckpt: Checkpoint, z: torch.Tensor) -> torch.Tensor:
         """z ``[N, D]`` -> float32 images ``[N, C, H, W]`` on the CPU, in the model's output range."""

@@ -2,8 +2,9 @@
 
 Generative models: classifier-feature FID (1,000 samples vs the 1,000 held-out digits), a
 classifier-based Inception Score, class coverage and mean top-1 confidence; VAEs add held-out
-reconstruction error, negative ELBO (nats per image) and active units. The same metrics for 1,000
-real training digits give the floor. Results, the quality bars and the card go into the folder.
+reconstruction error, negative ELBO (nats per image) and active units; autoencoders the same without
+the ELBO; models with a 2-D code the share of "holes" in their plane (``holes``). The same metrics for
+1,000 real training digits give the floor. Results, the quality bars and the card go into the folder.
 """
 from __future__ import annotations
 
@@ -23,6 +24,19 @@ from genlab.registry import Registry
 CLASSIFIER_ID = "mnist-classifier"
 N_SAMPLES = 1000
 ELBO_SAMPLES = 10
+HOLES_GRID = 64  # 64 x 64 = 4,096 decodings per plane
+HOLES_PCT = (1.0, 99.0)  # the plane: this percentile box of the held-out codes, per axis
+HOLES_THRESHOLD = 0.5  # a decoding the classifier reads with less top-1 confidence is a hole
+# The classifier reads uniform noise, a grey square and the mean digit with confidence ~1.0 (measured: 0 of
+# 200 below 0.5), so confidence alone misses garbage. "Novelty" adds a second reading: a decoding's distance in
+# classifier features to the nearest training digit (every 3rd), over the 99th percentile of that distance
+# for held-out digits. Above 1 = off the data (uniform noise: 100% of 200; grey: 100%; two-digit blends: 24%).
+NOVELTY_STRIDE = 3
+
+def _base(m: dict, key: str) -> float:
+    """The baseline model's ``key`` recorded beside these metrics; -inf when missing (the bar then fails)."""
+    return m.get("baseline", {}).get(key, float("-inf"))
+
 
 # Quality bars for the shipped checkpoints (issue: real pretrained checkpoints).
 BARS = {
@@ -32,7 +46,17 @@ BARS = {
     "mnist-vae": {"nelbo_le_110": lambda m: m["nelbo_nats"] <= 110},
     "mnist-vae-2d": {"nelbo_le_160": lambda m: m["nelbo_nats"] <= 160},
     "mnist-classifier": {"accuracy_ge_0.98": lambda m: m["heldout_accuracy"] >= 0.98},
+    # The lesson's models (issue 14). Bars against another model read its numbers from metrics["baseline"],
+    # copied from that model's manifest at evaluation time (test_shipped checks the copy is current).
+    "mnist-ae-2d": {"recon_mse_below_vae_2d": lambda m: m["heldout_recon_mse"] < _base(m, "heldout_recon_mse")},
+    "mnist-beta-vae-2d": {"holes_share_le_vae_2d": lambda m: m["holes_share"] <= _base(m, "holes_share")},
+    "mnist-beta-vae": {},
+    "mnist-gan-mlp": {"fid_within_15x_floor": lambda m: m["fid"] <= 15 * m["floor"]["fid"],
+                      "every_class_5_to_20pct": lambda m: all(0.05 <= s <= 0.20 for s in m["class_coverage"])},
 }
+# Model id -> (baseline model id, the baseline's metrics that its bars compare with).
+BASELINES = {"mnist-ae-2d": ("mnist-vae-2d", ("heldout_recon_mse",)),
+             "mnist-beta-vae-2d": ("mnist-vae-2d", ("holes_share",))}
 
 
 def classifier_view(x: torch.Tensor, value_range) -> torch.Tensor:
@@ -88,6 +112,84 @@ def vae_metrics(engine, ckpt, digits) -> dict:
             "active_units": int(au)}
 
 
+def heldout_codes(engine: Engine, ckpt: Checkpoint, digits) -> torch.Tensor:
+    """Encoder means (an autoencoder's codes) ``[1000, Z]`` of the held-out digits."""
+    m = ckpt.manifest
+    return engine.encode(ckpt, gdata.to_range(digits.test()[0], m.output_range, m.image_size, m.channels))[0]
+
+
+@torch.inference_mode()
+def novelty_reference(engine: Engine, clf: Checkpoint, digits) -> dict:
+    """Classifier features ``[M, F]`` of every NOVELTY_STRIDE-th training digit and the 99th percentile of
+    the held-out digits' nearest-neighbour distance to them (the scale of "one real digit from another")."""
+    train = torch.as_tensor(feats_probs(engine, clf, gdata.to_range(digits.train()[0][::NOVELTY_STRIDE]))[0])
+    held = torch.as_tensor(feats_probs(engine, clf, gdata.to_range(digits.test()[0]))[0])
+    return {"feats": train, "p99": float(np.percentile(torch.cdist(held, train).min(1).values.numpy(), 99))}
+
+
+@torch.inference_mode()
+def holes(engine: Engine, ckpt: Checkpoint, clf: Checkpoint, codes=None, *, grid: int = HOLES_GRID,
+          extent=None, pct: tuple[float, float] = HOLES_PCT, threshold: float = HOLES_THRESHOLD,
+          reference: dict | None = None) -> dict:
+    """The holes of a 2-D latent plane: where decodings do not read as any digit.
+
+    Decodes a ``grid x grid`` lattice over ``extent`` (x0, x1, y0, y1; default: the ``pct`` percentile box
+    of ``codes [N, 2]``, e.g. ``heldout_codes(...)``) and classifies each decoding with ``clf``. Returns
+    ``{"share": float in [0, 1] (cells with top-1 confidence < threshold), "extent": [x0, x1, y0, y1],
+    "confidence": float32 [grid, grid] top-1 confidence per cell, "label": int64 [grid, grid] argmax digit,
+    "grid", "threshold"}``; with ``reference`` (``novelty_reference``) also ``"novelty"``: float32
+    [grid, grid] feature distance to the nearest training digit over the held-out 99th percentile, and
+    ``"offdata_share"``: cells with novelty > 1. Cell [r, c] is the lattice point at column c from x0 to x1
+    and row r from y1 (top) down to y0: the manifold view's orientation (y up), so the grid overlays that
+    view directly. Pass the same ``extent`` to compare models on one plane.
+    """
+    if ckpt.manifest.latent_size != 2:
+        raise ValueError(f"{ckpt.manifest.id}: holes need a 2-D latent, it has {ckpt.manifest.latent_size}")
+    if extent is None:
+        if codes is None:
+            raise ValueError("holes() needs codes (to span the plane) or an explicit extent")
+        extent = metrics.code_extent(codes, *pct)
+    z = torch.as_tensor(metrics.plane_grid(extent, grid), dtype=torch.float32)
+    feats, probs = feats_probs(engine, clf, classifier_view(engine.decode(ckpt, z), ckpt.manifest.output_range))
+    conf = probs.max(1).reshape(grid, grid).astype(np.float32)
+    out = {"share": metrics.holes_share(conf, threshold), "extent": [float(v) for v in extent],
+           "confidence": conf, "label": probs.argmax(1).reshape(grid, grid), "grid": grid, "threshold": threshold}
+    if reference is not None:
+        dist = torch.cdist(torch.as_tensor(feats), reference["feats"]).min(1).values.numpy()
+        out["novelty"] = (dist / reference["p99"]).reshape(grid, grid).astype(np.float32)
+        out["offdata_share"] = float((out["novelty"] > 1.0).mean())
+    return out
+
+
+def holes_metrics(engine: Engine, ckpt: Checkpoint, clf: Checkpoint, digits) -> dict:
+    """The manifest's record of ``holes`` over the held-out codes' plane."""
+    h = holes(engine, ckpt, clf, heldout_codes(engine, ckpt, digits), reference=novelty_reference(engine, clf, digits))
+    return {"holes_share": h["share"], "offdata_share": h["offdata_share"], "holes_extent": h["extent"],
+            "holes_grid": h["grid"], "holes_threshold": h["threshold"], "holes_percentiles": list(HOLES_PCT)}
+
+
+def baseline(model_id: str) -> dict:
+    """The numbers this model's bars compare with, copied from the baseline model's manifest (or {})."""
+    if model_id not in BASELINES:
+        return {}
+    base_id, keys = BASELINES[model_id]
+    reg = Registry()
+    if base_id not in reg.ids():
+        return {}
+    theirs = reg.manifest(base_id).metrics
+    return {"id": base_id, **{k: theirs[k] for k in keys if k in theirs}}
+
+
+@torch.inference_mode()
+def ae_metrics(engine, ckpt, digits) -> dict:
+    """Held-out reconstruction MSE and active units of a deterministic autoencoder (no ELBO: no posterior)."""
+    m = ckpt.manifest
+    x = gdata.to_range(digits.test()[0], m.output_range, m.image_size, m.channels)
+    z, _ = engine.encode(ckpt, x)
+    au, _ = metrics.active_units(z.numpy())
+    return {"heldout_recon_mse": float(((engine.decode(ckpt, z) - x) ** 2).mean()), "active_units": int(au)}
+
+
 @torch.inference_mode()
 def evaluate(ckpt: Checkpoint, clf: Checkpoint, digits, engine: Engine | None = None) -> dict:
     """All metrics for one loaded checkpoint, with the real-data floor and the quality bars."""
@@ -98,15 +200,21 @@ def evaluate(ckpt: Checkpoint, clf: Checkpoint, digits, engine: Engine | None = 
         logits = engine.apply(ckpt.model, gdata.to_range(te_x))
         out = {"heldout_accuracy": float((logits.argmax(1).numpy() == te_y).mean()), "n_heldout": len(te_y)}
     else:
-        z = latent.sample(N_SAMPLES, m.latent_size, seed=0)
+        z = engine.latents(ckpt, N_SAMPLES, seed=0)
         imgs = engine.decode(ckpt, z)
         f_gen, p_gen = feats_probs(engine, clf, classifier_view(imgs, m.output_range))
         f_te, _ = feats_probs(engine, clf, gdata.to_range(te_x))
         out = sample_metrics(f_gen, p_gen, f_te)
         if m.family == "vae":
             out.update(vae_metrics(engine, ckpt, digits))
+        if m.family == "ae":
+            out.update(ae_metrics(engine, ckpt, digits))
+        if m.family in ("vae", "ae") and m.latent_size == 2:
+            out.update(holes_metrics(engine, ckpt, clf, digits))
         out["floor"] = real_floor(engine, clf, digits)
     out["classifier"] = CLASSIFIER_ID
+    if m.id in BASELINES:
+        out["baseline"] = baseline(m.id)
     bars = BARS.get(m.id, {})
     if bars:
         out["bars"] = {name: bool(check(out)) for name, check in bars.items()}
@@ -129,7 +237,7 @@ def preview(ckpt: Checkpoint, digits, engine: Engine) -> np.ndarray:
         pred = engine.apply(ckpt.model, x).argmax(1).tolist()
         tiles = render.label_tiles(render.to_uint8(x, (0, 1)), [str(p) for p in pred], scale=2)
         return render.grid(tiles, 8)
-    tiles = engine.decode_uint8(ckpt, latent.sample(64, m.latent_size, seed=0))
+    tiles = engine.decode_uint8(ckpt, engine.latents(ckpt, 64, seed=0))
     return render.upscale(render.grid(tiles, 8), 2)
 
 

@@ -38,6 +38,16 @@ def sample(n: int, dim: int, seed: int, psi: float = 1.0, temperature: float = 1
     return (z * temperature).float()
 
 
+def apply_prior(z: torch.Tensor, mean: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """Standard-normal draws ``z [B, D]`` -> draws from N(mean, scale scale^T): ``mean + z @ scale.T``.
+
+    For models without a standard normal prior (the autoencoder: a Gaussian fitted to its training codes,
+    ``mean [D]``, lower Cholesky factor ``scale [D, D]``). psi and temperature applied to ``z`` beforehand
+    shrink towards / scale around ``mean``, as they do around 0 for the plain prior.
+    """
+    return mean.to(z.dtype) + z @ scale.to(z.dtype).T
+
+
 def truncate(z: torch.Tensor, psi: float, center: torch.Tensor | None = None) -> torch.Tensor:
     """StyleGAN-style truncation of given latents: ``center + psi * (z - center)``."""
     c = torch.zeros_like(z) if center is None else center

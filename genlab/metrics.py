@@ -145,3 +145,33 @@ def reconstruction_mse(x, y) -> np.ndarray:
     if x.shape != y.shape:
         raise ValueError(f"x and y shapes differ: {x.shape} vs {y.shape}")
     return _per_item((x - y) ** 2).mean(axis=1)
+
+
+def code_extent(codes, lo_pct: float = 1.0, hi_pct: float = 99.0) -> tuple[float, float, float, float]:
+    """(x0, x1, y0, y1): the ``lo_pct``-``hi_pct`` percentile box of 2-D codes ``[N, 2]`` per axis.
+
+    Percentiles, not min/max, so a few outlying codes do not stretch the plane the holes are measured on.
+    """
+    codes = _np(codes)
+    if codes.ndim != 2 or codes.shape[1] != 2 or len(codes) < 2:
+        raise ValueError(f"codes must be [N, 2] with N >= 2, got shape {codes.shape}")
+    (x0, y0), (x1, y1) = np.percentile(codes, [lo_pct, hi_pct], axis=0)
+    return float(x0), float(x1), float(y0), float(y1)
+
+
+def plane_grid(extent, grid: int) -> np.ndarray:
+    """Latents ``[grid * grid, 2]`` over ``extent`` (x0, x1, y0, y1), both ends included, row-major in the
+    manifold view's orientation: row 0 is the top (largest z[1]), column 0 the smallest z[0]."""
+    x0, x1, y0, y1 = (float(v) for v in extent)
+    if grid < 2 or not (x1 > x0 and y1 > y0):
+        raise ValueError(f"need grid >= 2 and a non-empty extent, got grid={grid}, extent={extent}")
+    ys, xs = np.meshgrid(np.linspace(y1, y0, grid), np.linspace(x0, x1, grid), indexing="ij")
+    return np.stack([xs.ravel(), ys.ravel()], axis=1)
+
+
+def holes_share(confidence, threshold: float = 0.5) -> float:
+    """Share of cells whose top-1 classifier confidence is below ``threshold``: the "holes" of a 2-D plane."""
+    confidence = _np(confidence)
+    if confidence.size == 0:
+        raise ValueError("no confidences")
+    return float((confidence < threshold).mean())

@@ -126,3 +126,92 @@ class TestVaeMetrics:
         np.testing.assert_allclose(metrics.reconstruction_mse(x, y), [0.0, 0.25])
         with pytest.raises(ValueError, match="shapes"):
             metrics.reconstruction_mse(x, y[:, :, :1])
+
+
+class TestHolesPlane:
+    def test_extent_is_the_percentile_box(self):
+        codes = np.stack([np.linspace(0, 100, 101), np.linspace(-50, 50, 101)], 1)
+        assert metrics.code_extent(codes, 1, 99) == pytest.approx((1.0, 99.0, -49.0, 49.0))
+        with pytest.raises(ValueError):
+            metrics.code_extent(np.zeros((5, 3)))
+
+    def test_grid_rows_run_top_down_like_the_manifold_view(self):
+        z = metrics.plane_grid((0.0, 1.0, 10.0, 20.0), 3).reshape(3, 3, 2)
+        assert z[0, 0].tolist() == [0.0, 20.0] and z[0, 2].tolist() == [1.0, 20.0]  # row 0: largest z[1]
+        assert z[2, 0].tolist() == [0.0, 10.0] and z[1, 1].tolist() == [0.5, 15.0]
+        with pytest.raises(ValueError):
+            metrics.plane_grid((0.0, 0.0, 0.0, 1.0), 3)
+
+    def test_share_counts_cells_below_the_threshold(self):
+        assert metrics.holes_share(np.array([[0.1, 0.49], [0.5, 0.99]])) == 0.5
+        assert metrics.holes_share(np.ones((4, 4))) == 0.0
+
+
+class _Plane(torch.nn.Module):
+    """A fixture "decoder" on a 2-D plane: ten anchors on a circle of radius 3, one real held-out digit of
+    each class per anchor. Within ``radius`` of an anchor a point decodes to that anchor's digit; farther away
+    to ``far[i]`` (i = the nearest anchor), or to the digit again when ``far`` is None (digits everywhere)."""
+
+    def __init__(self, digits, far=None, radius: float = 0.8):
+        super().__init__()
+        angle = torch.arange(10) * (2 * math.pi / 10)
+        self.anchors = 3 * torch.stack([angle.cos(), angle.sin()], 1)
+        self.digits, self.far, self.radius = digits, far, radius
+
+    def decode(self, z):
+        d = torch.cdist(z, self.anchors.to(z.dtype))
+        near, i = d.min(1)
+        out = self.digits[i].clone()
+        if self.far is not None:
+            out[near > self.radius] = self.far[i[near > self.radius]]
+        return out
+
+
+@pytest.fixture(scope="module")
+def plane_parts():
+    from pathlib import Path
+
+    from genlab import data as gdata
+    from genlab.checkpoints import load_checkpoint
+    from genlab.engine import Engine
+    from genlab.evaluate import feats_probs, novelty_reference
+
+    clf, engine, digits = load_checkpoint(Path(__file__).parents[1] / "checkpoints/mnist-classifier"), Engine(), \
+        gdata.load_offline_mnist()
+    x, y = digits.test()
+    x = gdata.to_range(x)
+    one = torch.stack([x[int(np.nonzero(y == k)[0][0])] for k in range(10)])  # one digit per class
+    # Two-digit blends the classifier cannot read (top-1 < 0.5): what an autoencoder's holes decode to.
+    blends = (x[:400] + x[400:800]) / 2
+    _, probs = feats_probs(engine, clf, blends)
+    unreadable = blends[torch.as_tensor(probs.max(1) < 0.5)][:10]
+    assert len(unreadable) == 10
+    noise = torch.rand(10, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    return clf, engine, one, unreadable, noise, novelty_reference(engine, clf, digits)
+
+
+def _as_ckpt(model):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(model=model, manifest=SimpleNamespace(id="plane", latent_size=2, output_range=(0.0, 1.0)))
+
+
+def test_holes_grow_when_the_plane_between_the_data_decodes_to_garbage(plane_parts):
+    from genlab.evaluate import holes
+
+    clf, engine, one, unreadable, noise, ref = plane_parts
+    g = torch.Generator().manual_seed(1)
+    everywhere = _Plane(one)
+    codes = everywhere.anchors.repeat(50, 1) + 0.3 * torch.randn(500, 2, generator=g)  # clusters at the anchors
+    full = holes(engine, _as_ckpt(everywhere), clf, codes, grid=32, reference=ref)
+    blurry = holes(engine, _as_ckpt(_Plane(one, unreadable)), clf, codes, grid=32, reference=ref)
+    noisy = holes(engine, _as_ckpt(_Plane(one, noise)), clf, codes, grid=32, reference=ref)
+    assert full["confidence"].shape == (32, 32) and full["novelty"].shape == (32, 32)
+    assert full["share"] < 0.05 and full["offdata_share"] < 0.05  # digits everywhere: no holes
+    assert blurry["share"] > full["share"] + 0.5  # unreadable decodings between the clusters are holes
+    # The classifier reads noise confidently, so confidence misses it; the feature distance does not.
+    assert noisy["offdata_share"] > full["offdata_share"] + 0.5
+    # The same extent for every model (what the compare view passes), and the centre of the circle is a hole.
+    same = holes(engine, _as_ckpt(everywhere), clf, extent=blurry["extent"], grid=32)
+    assert same["extent"] == blurry["extent"] and "novelty" not in same
+    assert blurry["confidence"][16, 16] < 0.5 <= full["confidence"][16, 16]

@@ -5,11 +5,17 @@ from pathlib import Path
 import pytest
 
 from genlab.checkpoints import load_checkpoint, parse_manifest
-from genlab.evaluate import BARS
+from genlab.evaluate import BARS, BASELINES
 from genlab.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[1] / "checkpoints"
-SHIPPED = ["mnist-dcgan", "mnist-vae", "mnist-vae-2d", "mnist-classifier"]
+# The lesson's sequence (issue 14): autoencoder -> VAE -> beta-VAE -> vanilla GAN, on the same digits.
+# PENDING: lesson models whose training was still running when this file was last committed (their folders
+# follow in a later commit). Remove an id once its folder is committed; test_pending_is_not_stale says when.
+PENDING: set[str] = {"mnist-ae-2d", "mnist-beta-vae-2d", "mnist-beta-vae", "mnist-gan-mlp"}
+LESSON = [m for m in ("mnist-ae-2d", "mnist-beta-vae-2d", "mnist-beta-vae", "mnist-gan-mlp") if m not in PENDING]
+SHIPPED = ["mnist-dcgan", "mnist-vae", "mnist-vae-2d", "mnist-classifier", *LESSON]
+PLANES = [m for m in ("mnist-ae-2d", "mnist-vae-2d", "mnist-beta-vae-2d") if m not in PENDING]  # 2-D: holes
 # Bars the shipped model does not reach yet (numbers and what was tried: its model card and the README).
 KNOWN_MISSES = json.loads((ROOT / "known_misses.json").read_text()) if (ROOT / "known_misses.json").is_file() else {}
 
@@ -32,9 +38,11 @@ def test_folder_is_complete_and_small(mid):
     assert m.dataset.get("name") == "mnist-offline" and m.dataset.get("n_train") == 9000
 
 
-def test_whole_folder_under_40_mb():
+def test_whole_folder_under_100_mb():
+    # Was 40 MB for four models; the lesson's four add ~60 MB (each with fp16 training snapshots, the GAN with
+    # its discriminator for the realism meter). Every single file stays under 10 MB (above).
     total = sum(p.stat().st_size for p in ROOT.rglob("*") if p.is_file())
-    assert total < 40 * 2**20, f"checkpoints/ is {total / 2**20:.1f} MB"
+    assert total < 100 * 2**20, f"checkpoints/ is {total / 2**20:.1f} MB"
 
 
 def test_generative_models_have_snapshots_and_discriminator():
@@ -43,6 +51,66 @@ def test_generative_models_have_snapshots_and_discriminator():
     assert m.raw["latent"]["size"] == 100 and m.image_size in (28, 32)
     assert parse_manifest(ROOT / "mnist-vae").latent_size == 16
     assert parse_manifest(ROOT / "mnist-vae-2d").latent_size == 2
+
+
+def test_pending_is_not_stale():
+    done = sorted(m for m in PENDING if (ROOT / m / "README.md").is_file() and not (ROOT / m / ".train").exists())
+    assert not done, f"{done} finished training: remove them from PENDING in tests/test_shipped.py"
+
+
+@pytest.mark.skipif("mnist-ae-2d" in PENDING or "mnist-gan-mlp" in PENDING, reason="lesson model still training")
+def test_lesson_models_are_what_the_lesson_says():
+    ae = parse_manifest(ROOT / "mnist-ae-2d")
+    assert (ae.family, ae.architecture, ae.latent_size) == ("ae", "conv_ae", 2)
+    assert ae.raw["latent"]["prior"] == "fitted_normal"  # no prior of its own: a Gaussian fitted to its codes
+    assert "no prior" in (ROOT / "mnist-ae-2d" / "README.md").read_text()
+    vae2d = parse_manifest(ROOT / "mnist-vae-2d")
+    same = {k: v for k, v in vae2d.raw["config"].items() if k != "beta"}
+    assert ae.raw["config"] == same  # the same encoder/decoder shapes as the VAE it is compared with
+    for mid, z in ((m, z) for m, z in (("mnist-beta-vae-2d", 2), ("mnist-beta-vae", 10)) if m not in PENDING):
+        m = parse_manifest(ROOT / mid)
+        assert m.architecture == "conv_vae" and m.latent_size == z and m.raw["config"]["beta"] == 4.0
+        assert m.raw["training"]["beta"] == 4.0
+    gan = parse_manifest(ROOT / "mnist-gan-mlp")
+    assert (gan.family, gan.architecture, gan.latent_size) == ("gan", "mlp_gan", 100)
+    assert gan.file("discriminator") is not None
+    for mid in LESSON:
+        assert parse_manifest(ROOT / mid).snapshots, f"{mid} has no training snapshots for the scrubber"
+
+
+@pytest.mark.parametrize("mid", PLANES)
+def test_every_2d_model_records_its_holes(mid):
+    metrics = parse_manifest(ROOT / mid).metrics
+    assert 0 <= metrics["holes_share"] <= 1 and 0 <= metrics["offdata_share"] <= 1
+    x0, x1, y0, y1 = metrics["holes_extent"]
+    assert x0 < x1 and y0 < y1 and metrics["holes_grid"] == 64 and metrics["holes_threshold"] == 0.5
+
+
+@pytest.mark.parametrize("mid", sorted(set(BASELINES) - PENDING))
+def test_bar_baselines_are_the_baseline_models_current_numbers(mid):
+    """A bar against another model must compare with that model as shipped, not a stale copy."""
+    base_id, keys = BASELINES[mid]
+    recorded = parse_manifest(ROOT / mid).metrics["baseline"]
+    theirs = parse_manifest(ROOT / base_id).metrics
+    assert recorded["id"] == base_id
+    for k in keys:
+        assert recorded[k] == theirs[k], f"re-run python -m genlab eval {mid}: {base_id}'s {k} changed"
+
+
+@pytest.mark.parametrize("mid", LESSON)
+def test_lesson_models_load_through_the_registry_and_sample(mid):
+    import torch
+
+    from genlab.api import load
+    from genlab.engine import Engine
+
+    model = load(mid, device="cpu", roots=[ROOT])
+    assert model.sample(4, seed=0).size[0] > 0
+    z = Engine().latents(Registry([ROOT]).get(mid), 256, seed=0)
+    assert torch.isfinite(z).all() and z.shape == (256, model.latent_size)
+    if mid == "mnist-ae-2d":  # samples come from the Gaussian fitted to the codes, not from N(0, I)
+        ckpt = model.ckpt
+        assert torch.allclose(z.mean(0), ckpt.model.prior_mean, atol=0.3 * ckpt.model.prior_scale.diagonal().max())
 
 
 BAR_CASES = [(mid, bar) for mid in SHIPPED for bar in BARS[mid]]
@@ -61,7 +129,7 @@ def test_quality_bars(mid, bar):
 
 
 def test_metrics_floor_recorded_beside_each_generative_model():
-    for mid in ("mnist-dcgan", "mnist-vae", "mnist-vae-2d"):
+    for mid in ("mnist-dcgan", "mnist-vae", "mnist-vae-2d", *LESSON):
         floor = parse_manifest(ROOT / mid).metrics["floor"]
         assert floor["fid"] < 5 and floor["mean_confidence"] > 0.95
 

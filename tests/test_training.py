@@ -43,6 +43,8 @@ def train(out: Path, *args) -> int:
     ("vae", ["--z-dim", "3", "--base", "4", "--hidden", "8"]),
     ("vae", ["--arch", "mlp", "--z-dim", "2", "--hidden", "8", "--likelihood", "gaussian"]),
     ("classifier", []),
+    ("ae", ["--z-dim", "2", "--base", "4", "--hidden", "8"]),
+    ("mlp-gan", ["--nz", "8", "--width", "4", "--ema", "0.9"]),
 ])
 def test_two_step_smoke_run_writes_a_loadable_checkpoint(tmp_path, digit_folder, family, extra):
     out = tmp_path / "m"
@@ -52,6 +54,11 @@ def test_two_step_smoke_run_writes_a_loadable_checkpoint(tmp_path, digit_folder,
     assert m.id == "m" and (out / "README.md").is_file() and (out / "preview.png").is_file()
     assert m.raw["training"]["steps"] == 2 and "python -m genlab train" in m.raw["training"]["command"]
     assert not (out / ".train").exists()  # resume state is removed after a finished run
+    if family == "ae":  # no prior: a Gaussian fitted to the training codes, stated in manifest and card
+        assert m.family == "ae" and m.raw["latent"]["prior"] == "fitted_normal"
+        assert not torch.equal(ck.model.prior_scale, torch.eye(2)) and "no prior" in (out / "README.md").read_text()
+    if family == "mlp-gan":
+        assert m.architecture == "mlp_gan" and m.family == "gan" and "discriminator" in ck.aux
     if family == "dcgan":
         assert "discriminator" in ck.aux
         aug = extra[extra.index("--augment") + 1].split(",") if "--augment" in extra else []
@@ -218,3 +225,25 @@ def test_diff_augment_moves_digits_keeps_shape_and_gradients():
     with pytest.raises(ValueError, match="unknown augmentation"):
         GANTrainer(Generator(DCGANConfig(image_size=28, channels=1, nz=8, ngf=4, ndf=4)),
                    Discriminator(DCGANConfig(image_size=28, channels=1, nz=8, ngf=4, ndf=4)), augment=("flip",))
+
+
+def test_every_training_family_is_one_table_row():
+    """A family is one registered row (build / trainer / record), and the table refuses duplicates."""
+    from genlab.training.families import FAMILIES, Family, get_family, register
+
+    assert {"dcgan", "mlp-gan", "vae", "ae", "classifier"} <= set(FAMILIES)
+    with pytest.raises(ValueError, match="already registered"):
+        register(Family("ae", FAMILIES["ae"].build, FAMILIES["ae"].trainer, FAMILIES["ae"].record))
+    with pytest.raises(KeyError, match="unknown training family"):
+        get_family("nope")
+
+
+def test_ae_snapshots_get_their_own_fitted_prior(tmp_path, digit_folder):
+    out = tmp_path / "ae"
+    rc = cli_main(["train", "ae", "--dataset", f"folder:{digit_folder}", "--out", str(out), "--epochs", "2",
+                   "--batch-size", "32", "--limit", "64", "--z-dim", "2", "--base", "4", "--hidden", "8",
+                   "--snapshots", "1", "--no-eval", "--threads", "1"])
+    assert rc == 0
+    m = parse_manifest(out)
+    snap = load_file(out / m.snapshots[0].path)
+    assert not torch.equal(snap["prior_scale"].float(), torch.eye(2))  # fitted to epoch 1's codes, not N(0, I)

@@ -10,16 +10,18 @@ from typing import Callable
 
 from torch import nn
 
-from genlab.configs import ClassifierConfig, ConvVAEConfig, DCGANConfig, MLPVAEConfig
+from genlab.configs import ClassifierConfig, ConvAEConfig, ConvVAEConfig, DCGANConfig, MLPGANConfig, MLPVAEConfig
+from genlab.models.ae import ConvAE
 from genlab.models.classifier import Classifier
 from genlab.models.dcgan import Discriminator, Generator
+from genlab.models.mlp_gan import MLPDiscriminator, MLPGenerator
 from genlab.models.vae import ConvVAE, MLPVAE
 
 
 @dataclass(frozen=True)
 class Architecture:
     name: str
-    family: str  # "gan" | "vae" | "classifier"
+    family: str  # "gan" | "vae" | "ae" | "classifier"
     config_cls: type
     build: Callable[..., nn.Module]
     output_range: tuple[float, float]  # range of decode() output / of classifier input
@@ -47,4 +49,6 @@ def get_architecture(name: str) -> Architecture:
 register(Architecture("dcgan", "gan", DCGANConfig, Generator, (-1.0, 1.0), {"discriminator": Discriminator}))
 register(Architecture("conv_vae", "vae", ConvVAEConfig, ConvVAE, (0.0, 1.0), {}))
 register(Architecture("mlp_vae", "vae", MLPVAEConfig, MLPVAE, (0.0, 1.0), {}))
+register(Architecture("conv_ae", "ae", ConvAEConfig, ConvAE, (0.0, 1.0), {}))
+register(Architecture("mlp_gan", "gan", MLPGANConfig, MLPGenerator, (-1.0, 1.0), {"discriminator": MLPDiscriminator}))
 register(Architecture("classifier", "classifier", ClassifierConfig, Classifier, (0.0, 1.0), {}))

@@ -26,36 +26,47 @@ class _VAE(nn.Module):
         return self.decode(z), mu, logvar
 
 
+def conv_halves(config, heads: int) -> tuple[nn.Sequential, list[nn.Linear], nn.Sequential, nn.Sequential, int]:
+    """(encoder to a ``hidden`` vector, ``heads`` Linear(hidden, z_dim) code heads, fc_dec from ``z_dim``,
+    conv decoder, top width) for a conv VAE (2 heads: mu, logvar) or AE (1 head: the code).
+
+    Encoder: strided convs down to 4x4, flatten, ``Linear(flat, hidden)``; the decoder mirrors it with a
+    sigmoid output. ``config`` needs image_size, channels, base, hidden and z_dim. Layers are created in the
+    order encoder, heads, fc_dec, decoder: the order (and so the seeded init) the conv VAE always had.
+    """
+    steps = up_steps(config.image_size)
+    widths = [config.base * 2**i for i in range(len(steps))]  # channels at each resolution
+    down: list[nn.Module] = []
+    c_in = config.channels
+    for (k, s, p), w in zip(reversed(steps), widths):
+        down += [nn.Conv2d(c_in, w, k, s, p), nn.ReLU(True)]
+        c_in = w
+    flat = widths[-1] * 16
+    encoder = nn.Sequential(*down, nn.Flatten(), nn.Linear(flat, config.hidden), nn.ReLU(True))
+    code_heads = [nn.Linear(config.hidden, config.z_dim) for _ in range(heads)]
+    fc_dec = nn.Sequential(
+        nn.Linear(config.z_dim, config.hidden), nn.ReLU(True),
+        nn.Linear(config.hidden, flat), nn.ReLU(True),
+    )
+    up: list[nn.Module] = []
+    outs = list(reversed(widths[:-1])) + [config.channels]
+    c_in = widths[-1]
+    for (k, s, p), w in zip(steps, outs):
+        up += [nn.ConvTranspose2d(c_in, w, k, s, p), nn.ReLU(True)]
+        c_in = w
+    up[-1] = nn.Sigmoid()
+    return encoder, code_heads, fc_dec, nn.Sequential(*up), widths[-1]
+
+
 class ConvVAE(_VAE):
     """Encoder: strided convs down to 4x4, a hidden layer, then mu and logvar ``[B, z_dim]``."""
 
     def __init__(self, config: ConvVAEConfig):
         super().__init__()
         self.config = config
-        steps = up_steps(config.image_size)
-        widths = [config.base * 2**i for i in range(len(steps))]  # channels at each resolution
-        down: list[nn.Module] = []
-        c_in = config.channels
-        for (k, s, p), w in zip(reversed(steps), widths):
-            down += [nn.Conv2d(c_in, w, k, s, p), nn.ReLU(True)]
-            c_in = w
-        flat = widths[-1] * 16
-        self.encoder = nn.Sequential(*down, nn.Flatten(), nn.Linear(flat, config.hidden), nn.ReLU(True))
-        self.fc_mu = nn.Linear(config.hidden, config.z_dim)
-        self.fc_logvar = nn.Linear(config.hidden, config.z_dim)
-        self.fc_dec = nn.Sequential(
-            nn.Linear(config.z_dim, config.hidden), nn.ReLU(True),
-            nn.Linear(config.hidden, flat), nn.ReLU(True),
-        )
-        up: list[nn.Module] = []
-        outs = list(reversed(widths[:-1])) + [config.channels]
-        c_in = widths[-1]
-        for (k, s, p), w in zip(steps, outs):
-            up += [nn.ConvTranspose2d(c_in, w, k, s, p), nn.ReLU(True)]
-            c_in = w
-        up[-1] = nn.Sigmoid()
-        self.decoder = nn.Sequential(*up)
-        self._top = widths[-1]
+        encoder, (fc_mu, fc_logvar), fc_dec, decoder, self._top = conv_halves(config, heads=2)
+        # attribute order = the state_dict order the shipped checkpoints were written with
+        self.encoder, self.fc_mu, self.fc_logvar, self.fc_dec, self.decoder = encoder, fc_mu, fc_logvar, fc_dec, decoder
 
     @property
     def latent_size(self) -> int:

@@ -1,7 +1,8 @@
-"""``python -m genlab train dcgan|vae|classifier``: trains on a dataset and writes a registry folder.
+"""``python -m genlab train FAMILY``: trains on a dataset and writes a registry folder.
 
 The loops (training/loops.py) yield stats; this module shows them with tqdm, writes sample grids,
 keeps resume state and epoch snapshots, and exports the checkpoint with its manifest, card and preview.
+What differs per family (model, trainer, recorded options, export step) is in training/families.py.
 """
 from __future__ import annotations
 
@@ -18,15 +19,15 @@ from tqdm import tqdm
 
 from genlab import data as gdata
 from genlab import latent, render
-from genlab.checkpoints import load_checkpoint, save_checkpoint
-from genlab.configs import ClassifierConfig, ConvVAEConfig, DCGANConfig, MLPVAEConfig
+from genlab.checkpoints import load_checkpoint, parse_manifest, save_checkpoint, write_manifest
 from genlab.models import get_architecture
-from genlab.training.loops import ClassifierTrainer, GANTrainer, VAETrainer, lr_factor
+from genlab.training.families import FAMILIES, get_family
+from genlab.training.loops import lr_factor
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train a model and write a registry folder")
-    p.add_argument("family", choices=["dcgan", "vae", "classifier"])
+    p.add_argument("family", choices=list(FAMILIES))
     p.add_argument("--dataset", default="mnist-offline", help="mnist-offline | mnist | fashionmnist | cifar10 | celeba | folder:PATH")
     p.add_argument("--out", required=True, help="checkpoint folder to write, e.g. checkpoints/my-model")
     p.add_argument("--id", help="registry id (default: the folder name)")
@@ -47,14 +48,16 @@ def add_parser(sub) -> None:
     p.add_argument("--resume", action="store_true", help="continue from OUT/.train/state.safetensors")
     p.add_argument("--keep-state", action="store_true", help="keep the resume state after finishing")
     p.add_argument("--no-eval", action="store_true", help="skip the evaluation at the end")
-    g = p.add_argument_group("dcgan")
+    g = p.add_argument_group("dcgan, mlp-gan")
     g.add_argument("--nz", type=int, default=100)
     g.add_argument("--ngf", type=int, default=64)
     g.add_argument("--ndf", type=int, default=64)
     g.add_argument("--loss", choices=["ns", "wgan-gp"], default="ns")
     g.add_argument("--augment", default="", help="DiffAugment policy for D's inputs, comma-separated: translation,cutout (default: none)")
     g.add_argument("--ema", type=float, default=0.0, help="EMA decay of the exported generator's weights (e.g. 0.999; 0 = off)")
-    v = p.add_argument_group("vae")
+    g.add_argument("--width", type=int, default=256, help="mlp-gan: G's first hidden width (then x2, x4; D mirrors)")
+    g.add_argument("--dropout", type=float, default=0.3, help="mlp-gan: dropout in D's hidden layers")
+    v = p.add_argument_group("vae, ae")
     v.add_argument("--arch", choices=["conv", "mlp"], default="conv")
     v.add_argument("--z-dim", type=int, default=16)
     v.add_argument("--base", type=int, default=32)
@@ -67,19 +70,7 @@ def add_parser(sub) -> None:
 
 def build_model(args) -> tuple[str, torch.nn.Module, dict]:
     """(architecture name, main module, aux modules) from CLI args."""
-    if args.family == "dcgan":
-        cfg = DCGANConfig(image_size=args.image_size, channels=args.channels, nz=args.nz, ngf=args.ngf,
-                          ndf=args.ndf, d_norm="batch" if args.loss == "ns" else "none")
-        arch = get_architecture("dcgan")
-        return "dcgan", arch.build(cfg), {"discriminator": arch.aux["discriminator"](cfg)}
-    if args.family == "classifier":
-        return "classifier", get_architecture("classifier").build(ClassifierConfig(args.image_size, args.channels)), {}
-    if args.arch == "mlp":
-        cfg = MLPVAEConfig(image_size=args.image_size, channels=args.channels, hidden=args.hidden, z_dim=args.z_dim)
-        return "mlp_vae", get_architecture("mlp_vae").build(cfg), {}
-    cfg = ConvVAEConfig(image_size=args.image_size, channels=args.channels, z_dim=args.z_dim, base=args.base,
-                        hidden=args.hidden, beta=args.beta)
-    return "conv_vae", get_architecture("conv_vae").build(cfg), {}
+    return get_family(args.family).build(args)
 
 
 def load_training_data(args, value_range) -> tuple[torch.Tensor, torch.Tensor, dict]:
@@ -104,20 +95,8 @@ def load_training_data(args, value_range) -> tuple[torch.Tensor, torch.Tensor, d
     return x, y, info
 
 
-def augment_policy(text: str) -> tuple[str, ...]:
-    return tuple(a.strip() for a in (text or "").split(",") if a.strip())
-
-
 def make_trainer(args, model, aux, device):
-    lr = args.lr
-    if args.family == "dcgan":
-        return GANTrainer(model, aux["discriminator"], loss=args.loss, lr=lr or (2e-4 if args.loss == "ns" else 1e-4),
-                          batch_size=args.batch_size, seed=args.seed, device=device, ema=args.ema,
-                          augment=augment_policy(args.augment))
-    if args.family == "vae":
-        return VAETrainer(model, likelihood=args.likelihood, beta=args.beta, lr=lr or 1e-3,
-                          batch_size=args.batch_size, seed=args.seed, device=device, binarize=args.binarize)
-    return ClassifierTrainer(model, lr=lr or 1e-3, batch_size=args.batch_size, seed=args.seed, device=device)
+    return get_family(args.family).trainer(args, model, aux, device)
 
 
 def _fmt(stats: dict) -> dict:
@@ -149,12 +128,13 @@ def run_epochs(args, trainer, model, x, y, out: Path, start: int, fixed_z,
             totals["steps"] += 1
             bar.set_postfix(_fmt(stats), refresh=False)
         tqdm.write(f"epoch {epoch}: " + " ".join(f"{k}={v}" for k, v in _fmt(stats).items()), file=sys.stderr)
-        shipped = exported(trainer, model) if args.family != "classifier" else model
-        if epoch in snap_epochs and epoch != args.epochs and args.family != "classifier":
+        generative = get_family(args.family).generative
+        shipped = exported(trainer, model) if generative else model
+        if epoch in snap_epochs and epoch != args.epochs and generative:
             snapshots[epoch] = {k: v.detach().cpu().clone() for k, v in shipped.state_dict().items()}
             save_file({f"{epoch}.{k}": v for k, v in snapshots[epoch].items()}, state_dir / f"snap-{epoch}.safetensors")
         if fixed_z is not None and args.sample_every and epoch % args.sample_every == 0:
-            write_samples(shipped, fixed_z, state_dir / "samples" / f"epoch-{epoch:04d}.png")
+            write_samples(shipped, fixed_z, state_dir / "samples" / f"epoch-{epoch:04d}.png", args.value_range)
         save_file(trainer.state(), state_dir / "state.safetensors")
         totals["seconds"] = round(seconds0 + time.time() - t0, 1)
         (state_dir / "state.json").write_text(json.dumps({"epoch": epoch, "argv": sys.argv[1:], **totals}))
@@ -170,11 +150,11 @@ def load_snapshots(state_dir: Path) -> dict:
     return snaps
 
 
-def write_samples(model, z, path: Path) -> None:
+def write_samples(model, z, path: Path, rng: tuple[float, float]) -> None:
+    """A grid of ``model.decode(z)``; ``rng`` is the decoder's output range (the architecture's)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with torch.inference_mode():
         imgs = model.decode(z.to(next(model.parameters()).device)).cpu()
-    rng = (-1.0, 1.0) if model.__class__.__name__ == "Generator" else (0.0, 1.0)
     path.write_bytes(render.png_bytes(render.upscale(render.grid(render.to_uint8(imgs, rng), 8), 2)))
 
 
@@ -191,10 +171,12 @@ def main(args) -> int:
     torch.set_num_threads(args.threads or default_threads())
     out = Path(args.out)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    arch_name, model, aux = build_model(args)
+    family = get_family(args.family)
+    arch_name, model, aux = family.build(args)
     arch = get_architecture(arch_name)
+    args.value_range = arch.output_range
     x, y, info = load_training_data(args, arch.output_range)
-    trainer = make_trainer(args, model, aux, device)
+    trainer = family.trainer(args, model, aux, device)
     start, done = 0, {}
     state_file = out / ".train" / "state.safetensors"
     if args.resume and state_file.is_file():
@@ -203,22 +185,24 @@ def main(args) -> int:
         start = done["epoch"]
         print(f"resuming {out} after epoch {start}", file=sys.stderr)
     (out / ".train").mkdir(parents=True, exist_ok=True)
-    fixed_z = latent.sample(64, model.latent_size, seed=1234) if args.family != "classifier" else None
+    fixed_z = latent.sample(64, model.latent_size, seed=1234) if family.generative else None
     stats, snapshots, totals = run_epochs(args, trainer, model, x, y, out, start, fixed_z, done)
     model, aux = exported(trainer, model).cpu().eval(), {k: m.cpu().eval() for k, m in aux.items()}
+    latent_info = family.finish(model, snapshots, x) if family.finish else {}
     training = {"family": args.family, "epochs": args.epochs, "batch_size": args.batch_size,
                 "lr": trainer.base_lr(), "lr_decay_from": args.lr_decay_from,
                 "seed": args.seed, "device": str(device), **totals,
                 "final_stats": stats, "torch": torch.__version__,
                 "resumed_from_epoch": start,
                 "command": "python -m genlab " + " ".join(shlex.quote(a) for a in argv_for_card(args))}
-    if args.family == "dcgan":
-        training.update(loss=args.loss, ema=args.ema, augment=list(augment_policy(args.augment)))
-    if args.family == "vae":
-        training.update(likelihood=args.likelihood, beta=args.beta, binarize=args.binarize)
+    training.update(family.record(args))
     mid = args.id or out.name
     save_checkpoint(out, model, id=mid, architecture=arch_name, title=args.title, aux=aux,
                     snapshots=snapshots, dataset=info, training=training)
+    if latent_info:  # e.g. the autoencoder's "no prior: Gaussian fitted to training codes"
+        data = parse_manifest(out).raw
+        data["latent"].update(latent_info)
+        write_manifest(out, data)
     from genlab import evaluate  # late import: evaluation pulls in the classifier and data
 
     evaluate.finish_folder(out, run_metrics=not args.no_eval)

@@ -257,13 +257,17 @@ class GANTrainer(_Trainer):
         self.D.eval()
 
 
+def reconstruction_nll(recon, x, likelihood: str = "bernoulli", sigma: float = 0.1) -> torch.Tensor:
+    """Reconstruction NLL per image ``[B]`` in nats (Bernoulli, or Gaussian with a fixed sigma)."""
+    if likelihood == "bernoulli":
+        return F.binary_cross_entropy(recon.clamp(1e-6, 1 - 1e-6), x, reduction="none").flatten(1).sum(1)
+    d = x[0].numel()
+    return ((recon - x) ** 2).flatten(1).sum(1) / (2 * sigma**2) + d * math.log(sigma * math.sqrt(2 * math.pi))
+
+
 def vae_loss(recon, x, mu, logvar, likelihood: str = "bernoulli", beta: float = 1.0, sigma: float = 0.1):
     """Per-batch mean of (reconstruction NLL in nats, KL in nats) per image; loss = rec + beta * kl."""
-    if likelihood == "bernoulli":
-        rec = F.binary_cross_entropy(recon.clamp(1e-6, 1 - 1e-6), x, reduction="none").flatten(1).sum(1)
-    else:
-        d = x[0].numel()
-        rec = ((recon - x) ** 2).flatten(1).sum(1) / (2 * sigma**2) + d * math.log(sigma * math.sqrt(2 * math.pi))
+    rec = reconstruction_nll(recon, x, likelihood, sigma)
     kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)
     return rec.mean(), kl.mean()
 
@@ -290,15 +294,31 @@ class VAETrainer(_Trainer):
             x = data[idx]
             if self.binarize:  # dynamic binarization: a fresh Bernoulli draw of each pixel per step
                 x = torch.bernoulli(x, generator=self.gen)
-            x = x.to(self.device)
-            recon, mu, logvar = self.model(x)
-            rec, kl = vae_loss(recon, x, mu, logvar, self.likelihood, self.beta)
-            loss = rec + self.beta * kl
+            loss, stats = self.loss(x.to(self.device))
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
             self.opt.step()
-            yield {"loss": loss.item(), "rec": rec.item(), "kl": kl.item()}
+            yield stats
         self.model.eval()
+
+    def loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """(rec + beta * KL, step stats) of one batch."""
+        recon, mu, logvar = self.model(x)
+        rec, kl = vae_loss(recon, x, mu, logvar, self.likelihood, self.beta)
+        loss = rec + self.beta * kl
+        return loss, {"loss": loss.item(), "rec": rec.item(), "kl": kl.item()}
+
+
+class AETrainer(VAETrainer):
+    """A plain autoencoder: the VAE trainer with the reconstruction term alone (no KL, no sampling)."""
+
+    def __init__(self, model, **kw):
+        super().__init__(model, beta=1.0, **kw)  # beta is never used: there is no KL term
+
+    def loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        recon, _, _ = self.model(x)
+        rec = reconstruction_nll(recon, x, self.likelihood).mean()
+        return rec, {"loss": rec.item(), "rec": rec.item()}
 
 
 class ClassifierTrainer(_Trainer):
