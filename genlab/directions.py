@@ -19,7 +19,8 @@ from genlab import latent
 from genlab.checkpoints import Checkpoint
 from genlab.metrics import gaussian_kl_per_dim
 
-METHODS = {"gan": ("ganspace", "sefa"), "vae": ("kl_dims", "pca_encodings")}
+METHODS = {"gan": ("ganspace", "sefa"), "vae": ("kl_dims", "pca_encodings"),
+           "ae": ("pca_encodings",)}  # an autoencoder has no KL per dimension: its codes' PCA only
 _ENCODING_METHODS = ("kl_dims", "pca_encodings")  # these need held-out images to encode
 _EXACT_PCA_MAX = 1024  # exact SVD above this min(n, F) takes minutes on a laptop CPU (64-px DCGAN: F = 8192)
 

@@ -12,7 +12,7 @@ from genlab.checkpoints import Checkpoint
 from genlab.directions import Directions, from_groups
 from genlab.views.context import Context
 from genlab.views.interpolate import keyframe, parse_keyframe_text
-from genlab.views.types import ExplorerError, RenderResult, check_float, check_int, parse_latent
+from genlab.views.types import ENCODER_FAMILIES, ExplorerError, RenderResult, check_float, check_int, parse_latent
 
 LABEL_SAMPLES = 4000  # prior samples classified to find a GAN's per-label mean latents
 LABEL_CONFIDENCE = 0.9
@@ -38,7 +38,7 @@ class ArithmeticView:
         from genlab import data as gdata
 
         ctx, m = self.ctx, ckpt.manifest
-        if m.family == "vae":
+        if m.family in ENCODER_FAMILIES:
             zs, _ = ctx.engine.encode(ckpt, ctx.reference_images(ckpt, "train"))
             labels = torch.as_tensor(np.asarray(gdata.load_offline_mnist().train()[1]))
         else:

@@ -15,7 +15,7 @@ import torch
 from genlab.checkpoints import Checkpoint, CheckpointError, Manifest
 from genlab.engine import Engine
 from genlab.registry import Registry
-from genlab.views.types import CLASSIFIER_ID, ExplorerError, short
+from genlab.views.types import CLASSIFIER_ID, ENCODER_FAMILIES, GENERATIVE_FAMILIES, ExplorerError, short
 
 LRU_SIZE = 8  # slider-driven results kept (manifold grids): span/size sliders would otherwise grow the cache forever
 DIRECTIONS_K = 10  # directions computed per method
@@ -34,7 +34,7 @@ class Context:
 
     # ---- models -------------------------------------------------------------------------------
     def model_ids(self, family: str | None = None) -> list[str]:
-        ids = [i for i in self.registry.ids() if self.registry.manifest(i).family in ("gan", "vae")]
+        ids = [i for i in self.registry.ids() if self.registry.manifest(i).family in GENERATIVE_FAMILIES]
         return [i for i in ids if family is None or self.registry.manifest(i).family == family]
 
     def load_id(self, model_id) -> str:
@@ -70,10 +70,17 @@ class Context:
     def generative(self, model_id: str, family: str | None = None) -> Checkpoint:
         ckpt = self.load(model_id)
         fam = ckpt.manifest.family
-        if fam not in ("gan", "vae") or (family and fam != family):
-            want = {"vae": "a VAE", "gan": "a GAN"}.get(family or "", "a GAN or a VAE")
+        # family "vae" asks for an encoder: a plain autoencoder has one too
+        fits = fam in ENCODER_FAMILIES if family == "vae" else (family is None or fam == family)
+        if fam not in GENERATIVE_FAMILIES or not fits:
+            want = {"vae": "a VAE or an autoencoder", "gan": "a GAN"}.get(family or "", "a GAN, a VAE or an autoencoder")
             raise ExplorerError(f"{model_id} is a {fam}; this view needs {want}")
         return ckpt
+
+    def seed_latents(self, ckpt: Checkpoint, n: int, seed: int, psi: float = 1.0, temperature: float = 1.0):
+        """``[n, D]`` latents of a seed from the model's prior (an autoencoder's: the Gaussian fitted to its
+        training codes): the one place views turn seeds into latents (``Engine.latents``)."""
+        return self.engine.latents(ckpt, n, seed, psi, temperature)
 
     # ---- caches -------------------------------------------------------------------------------
     def cached(self, key: tuple, build: Callable[[], Any]):
@@ -178,7 +185,7 @@ class Context:
                                 f"choose one of {gdir.methods_for(ckpt.manifest)}")
 
         def build():
-            images = self.reference_images(ckpt) if ckpt.manifest.family == "vae" else None
+            images = self.reference_images(ckpt) if ckpt.manifest.family in ENCODER_FAMILIES else None
             return gdir.compute(ckpt, self.engine, method, images01=images, k=DIRECTIONS_K, seed=0)
 
         return self.cached(("directions", model_id, method), build)

@@ -11,7 +11,7 @@ import torch
 from genlab import latent, render
 from genlab.checkpoints import Checkpoint
 from genlab.views.context import Context
-from genlab.views.types import (CLASSIFIER_ID, MAX_SEED, ExplorerError, RenderResult, check_float, check_int)
+from genlab.views.types import (CLASSIFIER_ID, ENCODER_FAMILIES, MAX_SEED, ExplorerError, RenderResult, check_float, check_int)
 
 MAX_POSTERIOR_SAMPLES = 16
 MAX_INVERSION_STEPS = 500  # one inversion holds a worker: 500 steps of the 28 px DCGAN are ~8 s on one CPU core
@@ -206,7 +206,7 @@ class EncodeView:
         data (both families): latent ``[D]``, input (uint8 the model saw), mse (pixels in [0, 1]), method
         ("encoder" or "inversion"), and the family's own fields (mu/sigma/samples, or mse_gan/steps_run...)."""
         ckpt = self.ctx.generative(model_id)
-        if ckpt.manifest.family == "vae":
+        if ckpt.manifest.family in ENCODER_FAMILIES:
             res = self.reconstruct(model_id, source, n_samples=0, seed=check_int("seed", seed, 0, MAX_SEED))
             res.data["method"] = "encoder"
             res.info = f"encoded by {model_id}'s encoder (the mean of q(z|x)); " + res.info

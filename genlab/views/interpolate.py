@@ -25,7 +25,10 @@ def keyframe(ckpt: Checkpoint, item, current) -> torch.Tensor:
         return parse_latent(current, d)
     if isinstance(item, (int, float, str)) and not isinstance(item, bool) and str(item).strip().lstrip("-").isdigit():
         seed = check_int("keyframe seed", item, 0, MAX_SEED)
-        return latent.sample(1, d, seed)[0]
+        from genlab.engine import prior_of  # the model's prior: an autoencoder's fitted Gaussian
+
+        z, prior = latent.sample(1, d, seed), prior_of(ckpt)
+        return (z if prior is None else latent.apply_prior(z, *prior))[0]
     return parse_latent(item, d)
 
 

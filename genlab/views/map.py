@@ -15,7 +15,7 @@ import torch
 from genlab import latent, render
 from genlab.checkpoints import Checkpoint
 from genlab.views.context import Context
-from genlab.views.types import (MAX_TILES, ExplorerError, RenderResult, check_float, check_int, parse_latent,
+from genlab.views.types import (ENCODER_FAMILIES, MAX_TILES, ExplorerError, RenderResult, check_float, check_int, parse_latent,
                                 short)
 
 MAP_CELLS = 12
@@ -92,7 +92,7 @@ class MapView:
     def _points(self, ckpt: Checkpoint) -> dict:
         """mu ``[N, Z]`` and labels ``[N]`` of the map's dots, and what they are (for the info text)."""
         m = ckpt.manifest
-        if m.family == "vae":
+        if m.family in ENCODER_FAMILIES:
             from genlab import data as gdata
 
             return {"mu": self.ctx.heldout_mu(ckpt), "labels": np.asarray(gdata.load_offline_mnist().test()[1]),
@@ -101,7 +101,7 @@ class MapView:
 
     def _gan_points(self, ckpt: Checkpoint) -> dict:
         m = ckpt.manifest
-        z = latent.sample(GAN_MAP_POINTS, m.latent_size, seed=0)
+        z = self.ctx.seed_latents(ckpt, GAN_MAP_POINTS, seed=0)
         if self.ctx.has_classifier():
             labels = self.ctx.classify(self.ctx.engine.decode(ckpt, z), m).argmax(1).numpy()
             colour = "the classifier's label of its image"
@@ -113,7 +113,7 @@ class MapView:
     def map_methods(self, model_id: str) -> list[str]:
         """Projection methods usable for a model here: pca, then tsne/umap if installed (VAEs), latent for z=2."""
         ckpt = self.ctx.generative(model_id)
-        if ckpt.manifest.family != "vae":
+        if ckpt.manifest.family not in ENCODER_FAMILIES:
             return ["pca"]  # prior samples are isotropic: neighbour embeddings would only draw noise
         out = ["pca"] + [m for m, (mod, _) in _INSTALL.items() if importlib.util.find_spec(mod)]
         return out + (["latent"] if ckpt.manifest.latent_size == 2 else [])
@@ -122,7 +122,7 @@ class MapView:
         name = method.strip().lower().replace("-", "") if isinstance(method, str) else ""
         if name not in MAP_METHODS:
             raise ExplorerError(f"unknown map method {short(method)}; choose one of {', '.join(MAP_METHODS)}")
-        if ckpt.manifest.family != "vae" and name != "pca":
+        if ckpt.manifest.family not in ENCODER_FAMILIES and name != "pca":
             raise ExplorerError(f"{ckpt.manifest.id} is a GAN: its map is the pca of prior samples "
                                 f"({name} needs a VAE's encodings); use pca")
         if name in _INSTALL and importlib.util.find_spec(_INSTALL[name][0]) is None:
@@ -207,7 +207,7 @@ class MapView:
         c, ex = mp["coords"], mp["explained"]
         info = f"{len(c)} {mp['what']} of {model_id}, {mp['method']} projection; dots coloured by {mp['colour']}"
         if ex is not None:
-            held = "encodings" if mp["family"] == "vae" else "samples"
+            held = "encodings" if mp["family"] in ENCODER_FAMILIES else "samples"
             info += f"; the axes hold {100 * ex[0]:.0f}% and {100 * ex[1]:.0f}% of the {held}' variance"
         data = {"x": c[:, 0].tolist(), "y": c[:, 1].tolist(), "labels": mp["labels"].tolist(),
                 "method": mp["method"], "explained": ex, "bounds": mp["atlas"]["bounds"], "atlas": mp["atlas"],
@@ -235,7 +235,7 @@ class MapView:
         (xa, xb), (ya, yb) = sorted((x0, x1)), sorted((y0, y1))
         c = mp["coords"]
         idx = np.nonzero((c[:, 0] >= xa) & (c[:, 0] <= xb) & (c[:, 1] >= ya) & (c[:, 1] <= yb))[0]
-        what = "held-out digits" if mp["family"] == "vae" else "samples"
+        what = "held-out digits" if mp["family"] in ENCODER_FAMILIES else "samples"
         if not len(idx):
             raise ExplorerError(f"no {what} inside that rectangle: select a larger region")
         mu = mp["mu"][torch.as_tensor(idx)]

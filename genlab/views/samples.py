@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from genlab import latent, render
+from genlab import render
 from genlab.checkpoints import Checkpoint, Manifest
 from genlab.views.context import Context
 from genlab.views.types import (MAX_SEED, MAX_TILES, ExplorerError, RenderResult, SampleRequest, check_float,
@@ -20,7 +20,7 @@ class SamplesView:
         seed = check_int("seed", req.seed, 0, MAX_SEED)
         psi = check_float("truncation psi", req.psi, 0.0, 1.0)
         temp = check_float("temperature", req.temperature, 0.0, 3.0)
-        return latent.sample(n, m.latent_size, seed, psi, temp)
+        return self.ctx.seed_latents(self.ctx.generative(m.id), n, seed, psi, temp)
 
     def sample_order(self, ckpt: Checkpoint, req: SampleRequest, z: torch.Tensor, imgs: torch.Tensor):
         """(display order of tiles, realism logits or None)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from genlab import latent, render
+from genlab import render
 from genlab.checkpoints import Checkpoint, CheckpointError, load_snapshot
 from genlab.views.context import Context
 from genlab.views.types import MAX_SEED, ExplorerError, RenderResult, check_float, check_int, parse_latent
@@ -68,7 +68,7 @@ class TrainingView:
         d = ckpt.manifest.latent_size
         if z is not None:
             return parse_latent(z, d)[None]
-        return latent.sample(check_int("number of latents", n, 1, 64), d, check_int("seed", seed, 0, MAX_SEED))
+        return self.ctx.seed_latents(ckpt, check_int("number of latents", n, 1, 64), check_int("seed", seed, 0, MAX_SEED))
 
     def _render_epoch(self, ckpt: Checkpoint, module, zs: torch.Tensor) -> np.ndarray:
         tiles = render.to_uint8(self.ctx.engine.apply(module, zs, "decode"), ckpt.manifest.output_range)

@@ -13,6 +13,8 @@ import torch
 from genlab import latent
 from genlab.latent import LatentError
 
+ENCODER_FAMILIES = ("vae", "ae")  # models with an encoder: VAEs and plain autoencoders
+GENERATIVE_FAMILIES = ("gan", *ENCODER_FAMILIES)
 MAX_TILES = 256
 MAX_STEPS = 64
 MAX_SWEEP = 256  # frames in one slider sweep (the drag preview)

@@ -11,7 +11,7 @@ import time
 from typing import TYPE_CHECKING, Callable
 
 from genlab import render
-from genlab.views.types import ExplorerError, short
+from genlab.views.types import ENCODER_FAMILIES, ExplorerError, short
 
 if TYPE_CHECKING:
     from genlab.views import Explorer
@@ -37,7 +37,7 @@ def _tasks(ex: Explorer, model_id: str, maps) -> list[tuple[str, Callable[[], ob
         usable = name in ex.map_methods(model_id) and (name not in _NEEDS or importlib.util.find_spec(_NEEDS[name]))
         if usable:
             tasks.append((f"{model_id} map {name}", lambda name=name: ex.latent_map(model_id, name)))
-    if m.family == "vae" or ex.has_classifier():
+    if m.family in ENCODER_FAMILIES or ex.has_classifier():
         tasks.append((f"{model_id} label vectors", lambda: ex.label_vectors(model_id)))
     if m.family == "gan":
         # the first inversion pays for autograd's first backward pass and the comparison VAE's load

@@ -63,7 +63,14 @@ class SamplesView:
     def model_controls(self, model_id):
         """Realism controls only for models with a discriminator (hidden, with the reason, otherwise)."""
         has_d = self.has_discriminator(model_id)
-        why = "" if has_d else ("*Realism needs a GAN's discriminator; this model has none, so it is hidden.*")
+        why = "" if has_d else "*Realism needs a GAN's discriminator; this model has none, so it is hidden.*"
+        try:
+            prior = self.ex.registry.manifest(model_id).raw.get("latent", {}).get("prior", "normal")
+        except KeyError:
+            prior = "normal"
+        if prior == "fitted_normal":
+            why += (" *This autoencoder has no prior of its own: its samples come from a Gaussian fitted to the "
+                    "codes of its training digits.*")
         return gr.Checkbox(visible=has_d, value=False), gr.Checkbox(visible=has_d, value=False), why
 
     def build(self, s: Shared) -> None:
