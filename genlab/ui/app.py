@@ -95,7 +95,8 @@ class UI:
 
     # ---- page state ----------------------------------------------------------------------------
     def from_url(self, request: gr.Request):
-        """``?model=ID&seed=N&tab=T`` -> (model, seed, tab); unknown values fall back to the defaults."""
+        """``?model=ID&seed=N&tab=T...`` -> (model, seed, tab, link position, link parameters); unknown values
+        fall back to the defaults."""
         params = dict(request.query_params) if request is not None else {}
         model = params.get("model")
         model = model if model in self.ex.model_ids() else self.default_model()
@@ -107,7 +108,7 @@ class UI:
         from genlab.ui.views.share import url_position
 
         small = {k: str(v)[:2000] for k, v in list(params.items())[:32]}  # what views read from the link
-        return model, seed, gr.Tabs(selected=tab), tab, url_position(params), small
+        return model, seed, tab, url_position(params), small
 
     def new_seed(self) -> int:
         return random.randint(0, MAX_SEED)
@@ -179,11 +180,13 @@ class UI:
         self._keys = {v.id: gr.State("") for v in self._refreshable}
         ex = self.explore
         url_pos, params = gr.State(None), s.extra["url_params"]
-        opened = demo.load(self.from_url, None, [s.model, s.seed, tabs, s.tab, url_pos, params], api_name=False).then(
+        opened = demo.load(self.from_url, None, [s.model, s.seed, s.tab, url_pos, params], api_name=False).then(
             ex.open_page, [s.model, s.seed, url_pos], s.position_outputs, api_name=False)
         for v in self.views.values():  # views that read their own state from the link (compare, lesson)
             if hasattr(v, "from_params"):
                 opened = opened.then(v.from_params, params, v.from_params_outputs, api_name=False)
+        # the link's tab last: selecting it runs that view's refresh, which must see the link's state
+        opened = opened.then(lambda tab: gr.Tabs(selected=tab), s.tab, tabs, api_name=False)
         self.after_model_change(opened, select=False)
         picked = s.model.input(ex.select_model, [s.model, s.seed], s.position_outputs, api_name="select_model")
         self.after_model_change(picked, select=False)

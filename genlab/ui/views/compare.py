@@ -49,7 +49,8 @@ class CompareView:
         with gr.Tab(self.title, id=self.id, elem_id=f"tab-{self.id}") as tab:
             intro(TEXT)
             with gr.Row():
-                models = gr.CheckboxGroup([], label="Models (two to four)", elem_id="compare-models", scale=3)
+                models = gr.CheckboxGroup(self.ex.model_ids(), label="Models (two to four)", elem_id="compare-models",
+                                          scale=3)
                 action = gr.Radio(ACTIONS, value="maps", label="Do this on each", elem_id="compare-action", scale=2)
             with gr.Row():
                 a = gr.Number(3, label="Held-out digit A (index)", precision=0, minimum=0, maximum=999)
@@ -85,7 +86,7 @@ class CompareView:
             except (KeyError, ValueError):
                 return gr.skip()
 
-        return (models if models else gr.skip(), action if action in dict(ACTIONS).values() else gr.skip(),
+        return (gr.CheckboxGroup(choices=ids, value=models) if models else gr.skip(), action if action in dict(ACTIONS).values() else gr.skip(),
                 number("a"), number("b"), params.get("mode") if params.get("mode") in ("lerp", "slerp") else gr.skip())
 
     # ---- refresh: the chosen models (or the link's, or the lesson's three) --------------------------------
