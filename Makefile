@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 CHROMIUM ?= /usr/bin/chromium
 PYTEST_ARGS ?=
 
-.PHONY: venv run test test-all test-fast bench bench-smoke soak browser clean-cache checkpoints
+.PHONY: venv run test test-all test-fast bench bench-smoke soak browser clean-cache checkpoints decoders
 
 venv: $(VENV)/.installed
 
@@ -55,6 +55,11 @@ checkpoints: venv
 	$(PY) -m genlab train dcgan --out checkpoints/mnist-dcgan --title "DCGAN on MNIST (28 px, z=100)" --epochs 200 --batch-size 64 --ema 0.999 --augment translation --lr-decay-from 150 --snapshots 1,2,5,10,20,40 --threads 2
 	$(PY) -m genlab train vae --out checkpoints/mnist-vae --title "Conv VAE on MNIST (z=16)" --z-dim 16 --epochs 60 --batch-size 128 --snapshots ''
 	$(PY) -m genlab train vae --out checkpoints/mnist-vae-2d --title "Conv VAE on MNIST (z=2, for maps)" --z-dim 2 --epochs 60 --batch-size 128 --snapshots 1,3,10
+	$(MAKE) decoders
+
+# The browser decoders (decoder.onnx, listed in each manifest) of the shipped generative checkpoints.
+decoders: venv
+	$(PY) -m genlab export-decoder checkpoints/mnist-dcgan checkpoints/mnist-vae checkpoints/mnist-vae-2d
 
 clean-cache:
 	rm -rf $(VENV_ROOT)
