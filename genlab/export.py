@@ -186,10 +186,10 @@ def write_decoder(folder: str | Path, ckpt: Checkpoint | None = None, dynamo: bo
     return exp
 
 
-def add_decoder(folder: str | Path, ckpt: Checkpoint | None = None) -> str:
+def add_decoder(folder: str | Path, ckpt: Checkpoint | None = None, dynamo: bool = True) -> str:
     """``write_decoder`` for the training CLI and importers: a one-line report, never raises for export trouble."""
     try:
-        exp = write_decoder(folder, ckpt)
+        exp = write_decoder(folder, ckpt, dynamo)
     except CheckpointError as exc:
         return f"no browser decoder written (the app will decode on the server): {exc}"
     return (f"wrote {Path(folder) / DECODER_FILE} ({len(exp.data):,} bytes, opset {exp.opset}, {exp.seconds:.1f} s, "

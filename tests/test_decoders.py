@@ -197,3 +197,19 @@ def test_routes_on_a_real_gradio_server(root, tmp_path, monkeypatch):
                 assert c.get("/").status_code == 200  # Gradio's own routes still answer
         finally:
             demo.close()
+
+
+def test_page_module_route_serves_decoder_js_only(client):
+    r = client.get("/genlab/js/decoder.js")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/javascript")
+    assert b"export function toUint8" in r.content and r.headers["cache-control"] == "no-cache"
+    assert client.get("/genlab/js/decoder.js", headers={"If-None-Match": r.headers["etag"]}).status_code == 304
+    for name in ("vendor%2fonnxruntime-web%2fLICENSE", "..%2fdecoders.py", "%2e%2e", "decoder.js%00", "DECODER.JS"):
+        assert client.get(f"/genlab/js/{name}").status_code == 404, name
+
+
+def test_accept_encoding_parsing():
+    assert decoders.accepted("gzip, deflate, br, zstd") == ["br", "gzip"]
+    assert decoders.accepted("br;q=0, gzip;q=0.5") == ["gzip"]
+    assert decoders.accepted("*") == ["br", "gzip"] and decoders.accepted("*;q=0, gzip") == ["gzip"]
+    assert decoders.accepted("identity") == [] and decoders.accepted(None) == [] and decoders.accepted("gzip;q=0.0") == []

@@ -32,9 +32,10 @@ def test_folder_is_complete_and_small(mid):
     assert m.dataset.get("name") == "mnist-offline" and m.dataset.get("n_train") == 9000
 
 
-def test_whole_folder_under_40_mb():
+def test_whole_folder_under_50_mb():
+    # 40 MB before the browser decoders (issue 13): decoder.onnx adds 3.4 + 2.6 + 2.6 MB (fp32, as the server decodes)
     total = sum(p.stat().st_size for p in ROOT.rglob("*") if p.is_file())
-    assert total < 40 * 2**20, f"checkpoints/ is {total / 2**20:.1f} MB"
+    assert total < 50 * 2**20, f"checkpoints/ is {total / 2**20:.1f} MB"
 
 
 def test_generative_models_have_snapshots_and_discriminator():
