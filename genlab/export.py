@@ -48,6 +48,15 @@ def default_cache_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "genlab" / "decoders"
 
 
+def default_dynamo() -> bool:
+    """``GENLAB_EXPORTER``: ``dynamo`` (default) or ``torchscript``. The test suite picks torchscript for speed
+    (0.1-0.4 s vs 6-30 s per export); tests that name the exporter and the shipped decoders cover dynamo."""
+    value = os.environ.get("GENLAB_EXPORTER", "dynamo")
+    if value not in ("dynamo", "torchscript"):
+        raise ValueError(f"GENLAB_EXPORTER must be 'dynamo' or 'torchscript', got {value!r}")
+    return value == "dynamo"
+
+
 class _Decode(nn.Module):
     """``model.decode`` as ``forward``: the exporters trace ``forward``."""
 
@@ -123,15 +132,18 @@ def opset_of(data: bytes) -> int:
     return next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
 
 
-def export_decoder(model: nn.Module, manifest: Manifest, dynamo: bool = True) -> Exported:
+def export_decoder(model: nn.Module, manifest: Manifest, dynamo: bool | None = None) -> Exported:
     """Export ``model.decode`` (eval mode) and check it against torch; raises CheckpointError when it cannot.
 
+    ``dynamo`` None means ``default_dynamo()``.
     ``dynamo=True`` (torch.export, opset 20, BatchNorm folded into the convolutions) is tried first and the
     TorchScript exporter (opset 17, deprecated in torch 2.9+) when it fails; ``dynamo=False`` uses TorchScript
     only: 0.1-0.4 s instead of 6-30 s per model on a 2-core machine, with the same parity on the shipped models.
     """
     if not manifest.latent_size:
         raise CheckpointError(f"{manifest.id} is a {manifest.family}, not a generative model: nothing to decode")
+    if dynamo is None:
+        dynamo = default_dynamo()
     model = model.cpu().eval()
     errors = []
     for use_dynamo in ((True, False) if dynamo else (False,)):
@@ -166,7 +178,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def write_decoder(folder: str | Path, ckpt: Checkpoint | None = None, dynamo: bool = True) -> Exported:
+def write_decoder(folder: str | Path, ckpt: Checkpoint | None = None, dynamo: bool | None = None) -> Exported:
     """Export the folder's decoder into ``folder/decoder.onnx`` and list it in the manifest (replacing an old one).
 
     The weights are not touched; the manifest keeps every other field as it was.
@@ -186,7 +198,7 @@ def write_decoder(folder: str | Path, ckpt: Checkpoint | None = None, dynamo: bo
     return exp
 
 
-def add_decoder(folder: str | Path, ckpt: Checkpoint | None = None, dynamo: bool = True) -> str:
+def add_decoder(folder: str | Path, ckpt: Checkpoint | None = None, dynamo: bool | None = None) -> str:
     """``write_decoder`` for the training CLI and importers: a one-line report, never raises for export trouble."""
     try:
         exp = write_decoder(folder, ckpt, dynamo)
@@ -234,7 +246,7 @@ def cached_decoder(manifest: Manifest, cache_dir: Path) -> Decoder | None:
 
 
 def ensure_decoder(folder: str | Path, ckpt: Checkpoint | None = None, cache_dir: Path | None = None,
-                   dynamo: bool = True) -> tuple[Decoder | None, str]:
+                   dynamo: bool | None = None) -> tuple[Decoder | None, str]:
     """(decoder, how) for a checkpoint folder, exporting into the cache once if it has none; (None, why) otherwise.
 
     Order: the folder's own listed decoder, then ``cache_dir/<weights sha256>.onnx``, then a new export there
@@ -264,7 +276,7 @@ def ensure_decoder(folder: str | Path, ckpt: Checkpoint | None = None, cache_dir
 
 
 def ensure_decoders(registry, cache_dir: Path | None = None, log=print,
-                    dynamo: bool = True) -> dict[str, tuple[Decoder | None, str]]:
+                    dynamo: bool | None = None) -> dict[str, tuple[Decoder | None, str]]:
     """``ensure_decoder`` for every available generative model of a Registry (at server start; run it in a
     background thread: a model without a decoder costs one export, 6-30 s with dynamo on a 2-core machine)."""
     out = {}
@@ -280,6 +292,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("export-decoder", help="write decoder.onnx (browser decoding) into checkpoint folders")
     p.add_argument("folders", nargs="+", help="checkpoint folders, e.g. checkpoints/mnist-dcgan")
     p.add_argument("--torchscript", action="store_true", help="use the older TorchScript exporter (dynamo=False)")
+    p.add_argument("--dynamo", action="store_true", help="use torch.export (the default unless GENLAB_EXPORTER says)")
     p.set_defaults(func=main)
 
 
@@ -288,7 +301,7 @@ def main(args) -> int:
     failed = 0
     for folder in args.folders:
         try:
-            exp = write_decoder(folder, dynamo=not args.torchscript)
+            exp = write_decoder(folder, dynamo=False if args.torchscript else True if args.dynamo else None)
         except CheckpointError as exc:
             print(f"error: {exc}", file=sys.stderr)
             failed += 1

@@ -1,7 +1,7 @@
 """ONNX decoders: export round trip against torch, manifest listing, the user cache, import hook, CLI.
 
-The dynamo exporter (the default) costs 6-30 s per model here, so most tests use the TorchScript one
-(``dynamo=False``, 0.1-0.4 s); the import test and the shipped decoders cover the dynamo path.
+The dynamo exporter (the default) costs 6-30 s per model here, so tests use the TorchScript one (0.1-0.4 s;
+conftest sets GENLAB_EXPORTER=torchscript); the import test and the shipped decoders cover the dynamo path.
 """
 from __future__ import annotations
 
@@ -140,12 +140,13 @@ def test_registry_wide_ensure(tmp_path, ckpt_root):
     assert all(d is not None for d, _ in found.values())
 
 
-def test_import_writes_the_decoder(tmp_path):
+def test_import_writes_the_decoder(tmp_path, monkeypatch):
     from genlab.importers import import_checkpoint
     from genlab.models import get_architecture
 
     from conftest import TINY
 
+    monkeypatch.setenv("GENLAB_EXPORTER", "dynamo")  # what a user's `genlab import` does
     torch.manual_seed(0)
     netg = get_architecture("dcgan").build(TINY["dcgan"])
     torch.save({f"module.{k}": v for k, v in netg.state_dict().items()}, tmp_path / "netG.pth")
@@ -161,8 +162,9 @@ def test_cli_export_decoder(tmp_path, capsys):
     from genlab.cli import main
 
     folder = make_checkpoint(tmp_path, "m", "mlp_vae")
-    assert main(["export-decoder", "--torchscript", str(folder)]) == 0
+    assert main(["export-decoder", str(folder)]) == 0
     assert "decoder.onnx" in capsys.readouterr().out and parse_manifest(folder).file("decoder")
+    assert next(f for f in read_manifest(folder)["files"] if f["role"] == "decoder")["exporter"] == "torchscript"
     clf = make_checkpoint(tmp_path, "clf", "classifier")
-    assert main(["export-decoder", "--torchscript", str(clf)]) == 2
+    assert main(["export-decoder", str(clf)]) == 2
     assert "not a generative model" in capsys.readouterr().err
