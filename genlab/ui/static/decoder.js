@@ -67,7 +67,11 @@ async function createModel(modelId, prefix) {
   const session = await ort.InferenceSession.create(new Uint8Array(bytes), {
     executionProviders: ["wasm"], graphOptimizationLevel: "all",
   });
-  return new Model(ort, session, meta);
+  const model = new Model(ort, session, meta);
+  // One throw-away decode: the first run allocates and plans (~100-200 ms measured for the DCGAN in Chromium
+  // on a busy 2-core machine), which would otherwise land on the user's first drag step.
+  await model.decode(new Float32Array(meta.latent_size), 1);
+  return model;
 }
 
 class Model {
