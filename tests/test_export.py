@@ -168,3 +168,17 @@ def test_cli_export_decoder(tmp_path, capsys):
     clf = make_checkpoint(tmp_path, "clf", "classifier")
     assert main(["export-decoder", str(clf)]) == 2
     assert "not a generative model" in capsys.readouterr().err
+
+
+def test_a_tampered_decoder_never_stops_server_decoding(tmp_path):
+    """The page refuses it (tests/test_decoders.py); torch never reads it, so the model loads and decodes as before."""
+    from genlab.engine import Engine
+    from genlab.registry import Registry
+
+    folder = make_checkpoint(tmp_path, "m", "dcgan", seed=4)
+    export.write_decoder(folder)
+    (folder / "decoder.onnx").write_bytes(b"garbage")
+    ckpt = Registry([tmp_path]).get("m")
+    assert Engine().decode_uint8(ckpt, torch.zeros(2, ckpt.manifest.latent_size)).shape == (2, 28, 28, 1)
+    with pytest.raises(CheckpointError, match="size 7 differs"):
+        export.shipped_decoder(folder, ckpt.manifest)
