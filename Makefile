@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 CHROMIUM ?= /usr/bin/chromium
 PYTEST_ARGS ?=
 
-.PHONY: venv run lint test test-all test-fast bench bench-smoke soak browser clean-cache checkpoints
+.PHONY: venv run lint test test-all test-fast bench bench-smoke soak browser clean-cache checkpoints decoders
 
 venv: $(VENV)/.installed
 
@@ -62,6 +62,12 @@ checkpoints: venv
 	$(PY) -m genlab train vae --out checkpoints/mnist-beta-vae-2d --title "Conv beta-VAE on MNIST (z=2, beta=4)" --z-dim 2 --beta 4 --epochs 20 --batch-size 128 --snapshots 1,3,10 --threads 1
 	$(PY) -m genlab train vae --out checkpoints/mnist-beta-vae --title "Conv beta-VAE on MNIST (z=10, beta=4, for traversals)" --z-dim 10 --beta 4 --epochs 10 --batch-size 128 --snapshots 1,3 --threads 1
 	$(PY) -m genlab train mlp-gan --out checkpoints/mnist-gan-mlp --title "Vanilla GAN on MNIST (fully connected, z=100)" --epochs 20 --batch-size 64 --ema 0.999 --lr-decay-from 15 --snapshots 1,5,20 --threads 1
+	$(MAKE) decoders
+
+# The browser decoders (decoder.onnx, listed in each manifest) of the shipped generative checkpoints.
+decoders: venv
+	$(PY) -m genlab export-decoder checkpoints/mnist-dcgan checkpoints/mnist-vae checkpoints/mnist-vae-2d \
+		checkpoints/mnist-ae-2d checkpoints/mnist-beta-vae-2d checkpoints/mnist-beta-vae checkpoints/mnist-gan-mlp
 
 clean-cache:
 	rm -rf $(VENV_ROOT)

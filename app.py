@@ -66,6 +66,11 @@ def build(args):
     # the caches a first user would otherwise wait seconds for (maps, directions, nearest digits), in the
     # background: requests that need one meanwhile build it themselves (one build per key, see Context.cached)
     threading.Thread(target=explorer.warm, daemon=True, name="genlab-warm").start()
+    # a page decoder for every generative model (shipped ones only check their hashes; a user's checkpoint
+    # without one is exported once into the user cache): until it exists, that model decodes on the server
+    from genlab import export
+
+    threading.Thread(target=export.ensure_decoders, args=(registry,), daemon=True, name="genlab-decoders").start()
     return demo, ui
 
 
@@ -74,8 +79,8 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     from genlab.ui.app import serve
 
-    demo, _ = build(args)
-    serve(demo, args.host, args.port, tuple(args.auth.split(":", 1)) if args.auth else None)
+    demo, ui = build(args)
+    serve(demo, args.host, args.port, tuple(args.auth.split(":", 1)) if args.auth else None, registry=ui.ex.registry)
 
 
 if __name__ == "__main__":

@@ -342,7 +342,7 @@ def main(argv=None) -> None:
     demo, ui = app.build(app_args)
     info = add_bench(demo, ui)
     print("bench-serve", json.dumps(info), flush=True)
-    serve(demo, "127.0.0.1", a.port, css=BENCH_CSS, quiet=True)  # the app's own queue and launch settings
+    serve(demo, "127.0.0.1", a.port, css=BENCH_CSS, quiet=True, registry=ui.ex.registry)  # the app's own queue and launch settings
 
 
 if __name__ == "__main__":

@@ -28,6 +28,8 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 MAX_MANIFEST_BYTES = 1 << 20
 MAX_FILE_BYTES = 1 << 31  # 2 GiB: larger declared sizes are refused before reading
+# Roles that are not torch modules: the page's ONNX decoder (genlab/export.py) is never loaded by torch.
+NON_MODULE_ROLES = {"decoder": (".onnx",)}
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 TOP_FIELDS = {
@@ -42,7 +44,7 @@ class CheckpointError(ValueError):
 
 @dataclass(frozen=True)
 class FileEntry:
-    role: str  # "model", an architecture's aux role (e.g. "discriminator"), or "snapshot"
+    role: str  # "model", an architecture's aux role (e.g. "discriminator"), "snapshot" or "decoder" (ONNX)
     path: str  # relative to the checkpoint folder
     sha256: str
     bytes: int
@@ -134,6 +136,7 @@ def _parse_file(folder: Path, where: Path, entry: Any, exts: tuple[str, ...] = (
           f"file path {rel!r} must stay inside the checkpoint folder")
     target = (folder / rel).resolve()
     _need(target.is_relative_to(folder.resolve()), where, f"file path {rel!r} points outside its folder")
+    exts = NON_MODULE_ROLES.get(role, exts)
     _need(rel.endswith(exts), where, f"file {rel!r} is not a {' or '.join(exts)} file")
     sha, size = entry.get("sha256"), entry.get("bytes")
     _need(isinstance(sha, str) and bool(SHA_RE.match(sha)), where, f"file {rel!r}: sha256 must be 64 hex digits")
@@ -206,6 +209,8 @@ def parse_manifest(folder: str | Path, data: dict | None = None) -> Manifest:
         fields = _parse_model_fields(data, where)
         _need(any(f.role == "model" for f in files), where, "no file with role 'model'")
         allowed = {"model", "snapshot", *get_architecture(fields["architecture"]).aux}
+        if fields["latent_size"]:
+            allowed |= set(NON_MODULE_ROLES)  # a generative model may list its browser decoder
         bad = sorted({f.role for f in files} - allowed)
         _need(not bad, where, f"unknown file role(s) {bad} for {fields['architecture']}")
     return Manifest(id=mid, title=title, kind=kind, files=files, raw=data, **fields)
@@ -287,7 +292,8 @@ def load_checkpoint(folder: str | Path, device: str | torch.device = "cpu", mani
     model = load_module(manifest, folder, manifest.file("model"), device)
     n = sum(p.numel() for p in model.parameters())
     _need(n == manifest.num_params, folder / MANIFEST, f"num_params says {manifest.num_params}, the model has {n}")
-    aux = {f.role: load_module(manifest, folder, f, device) for f in manifest.files if f.role not in ("model", "snapshot")}
+    skip = {"model", "snapshot", *NON_MODULE_ROLES}
+    aux = {f.role: load_module(manifest, folder, f, device) for f in manifest.files if f.role not in skip}
     return Checkpoint(manifest, folder, model, aux, torch.device(device))
 
 

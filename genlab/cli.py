@@ -23,14 +23,17 @@ def _data_main(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from genlab import evaluate, importers
+    from genlab import evaluate, export, importers
     from genlab.training import cli as train_cli
+    from genlab.ui import vendor
 
     parser = argparse.ArgumentParser(prog="python -m genlab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     train_cli.add_parser(sub)
     evaluate.add_parser(sub)
     importers.add_parser(sub)
+    export.add_parser(sub)
+    vendor.add_parser(sub)
     _data_parser(sub)
     return parser
 

@@ -15,6 +15,7 @@ import torch
 
 from genlab.checkpoints import CheckpointError, check_shapes, save_checkpoint, sha256_bytes
 from genlab.configs import DCGANConfig, MLPVAEConfig
+from genlab.export import add_decoder
 from genlab.models import get_architecture
 
 WRAPPER_KEYS = ("netG", "generator", "G", "state_dict", "model", "model_state_dict")
@@ -155,6 +156,7 @@ def import_checkpoint(path, name: str, out_root="checkpoints", discriminator=Non
                 "command": f"python -m genlab import {src.name} --name {name}"}
     save_checkpoint(folder, model, id=name, architecture=arch_name, title=title or f"{name} (imported)", aux=aux,
                     dataset={"name": "unknown (imported)"}, training=training)
+    lines.append(add_decoder(folder))  # the browser decoder; a failed export only means server-side decoding
     return folder, lines
 
 

@@ -29,7 +29,7 @@ def running_app(tmp_dir: Path, extra_args: list[str] | None = None):
 
     demo, ui = app.build(app.parse_args(extra_args or []))
     port = free_port()
-    serve(demo, "127.0.0.1", port, block=False, quiet=True)
+    serve(demo, "127.0.0.1", port, block=False, quiet=True, registry=ui.ex.registry)
     try:
         yield f"http://127.0.0.1:{port}/", ui
     finally:

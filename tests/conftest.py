@@ -9,6 +9,9 @@ import torch
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
+# ONNX decoders (genlab/export.py) export with TorchScript in tests: 0.1-0.4 s instead of 6-30 s with dynamo;
+# tests that name the exporter, and the shipped decoders' round trip, cover dynamo.
+os.environ.setdefault("GENLAB_EXPORTER", "torchscript")
 torch.set_num_threads(1)
 
 from genlab.checkpoints import save_checkpoint  # noqa: E402

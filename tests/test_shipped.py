@@ -38,11 +38,12 @@ def test_folder_is_complete_and_small(mid):
     assert m.dataset.get("name") == "mnist-offline" and m.dataset.get("n_train") == 9000
 
 
-def test_whole_folder_under_100_mb():
-    # Was 40 MB for four models; the lesson's four add ~60 MB (each with fp16 training snapshots, the GAN with
-    # its discriminator for the realism meter). Every single file stays under 10 MB (above).
+def test_whole_folder_under_budget():
+    # 40 MB for the first four models; the lesson's four add ~60 MB (each with fp16 training snapshots, the GAN
+    # with its discriminator for the realism meter); the browser decoders (issue 13) ~2.6-3.4 MB per model.
+    # Every single file stays under 10 MB (above).
     total = sum(p.stat().st_size for p in ROOT.rglob("*") if p.is_file())
-    assert total < 100 * 2**20, f"checkpoints/ is {total / 2**20:.1f} MB"
+    assert total < 130 * 2**20, f"checkpoints/ is {total / 2**20:.1f} MB"
 
 
 def test_generative_models_have_snapshots_and_discriminator():

@@ -206,6 +206,10 @@ def main(args) -> int:
     from genlab import evaluate  # late import: evaluation pulls in the classifier and data
 
     evaluate.finish_folder(out, run_metrics=not args.no_eval)
+    if family.generative:
+        from genlab.export import add_decoder  # decoder.onnx for the page; a failure only means server decoding
+
+        print(add_decoder(out), file=sys.stderr)
     if not args.keep_state:
         shutil.rmtree(out / ".train", ignore_errors=True)
     load_checkpoint(out)  # the folder we wrote must load

@@ -228,8 +228,14 @@ class UI:
         return self.refresh_all(dep)
 
 
-def serve(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, auth=None, block: bool = True, **extra):
-    """Queue and launch with the one configuration app.py, the tests and the bench all use."""
+def serve(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, auth=None, block: bool = True,
+          registry=None, **extra):
+    """Queue and launch with the one configuration app.py, the tests and the bench all use. With ``registry``,
+    the page-decoding routes are mounted too (the vendored onnxruntime-web and sha256-checked decoders)."""
+    if registry is not None:
+        from genlab.ui.decoders import DecoderRoutes
+
+        extra.setdefault("app_kwargs", {})["routes"] = DecoderRoutes(registry).routes()
     demo.queue(**QUEUE)
     demo.launch(server_name=host, server_port=port, auth=auth, prevent_thread_lock=not block, **launch_kwargs(),
                 **extra)
