@@ -200,7 +200,7 @@ def main(argv=None) -> int:
     machine = machine_info()
     work = Path(tempfile.mkdtemp(prefix="genlab-bench-"))
     ctx = S.Ctx(smoke=a.smoke, checkpoints=checkpoints, models=models, work=work,
-                deadline=t_run + (105 if a.smoke else 555))
+                deadline=t_run + (105 if a.smoke else 470))  # + ~90 s of set-up and servers: < 10 min
     timings, errors, loads = {}, {}, {}
     server_error = None
     print(f"genlab bench ({'smoke' if a.smoke else 'full'}): {', '.join(todo)}; models {models}; work {work}", flush=True)

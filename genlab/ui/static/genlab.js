@@ -1,16 +1,33 @@
 // genlab's page script: loaded once per page (launch(head=...)); plain browser JavaScript, no build step.
-// 1. Drag preview (genlab/ui/drag.py): while an explore slider is dragged, frames of a server-rendered sweep
-//    are drawn on a canvas over the image, with no request per step; the release renders the final value.
+// 1. Explore drags: every step drawn on a canvas over the image with no request, decoded in the page
+//    (decoder.js) or, without a decoder, from a server-rendered sweep (genlab/ui/drag.py); the release renders
+//    the final value on the server. A readout under the image says where frames are drawn and how fast.
 // 2. The sketchpads open with the brush selected (Gradio opens the editor with no tool active).
 // 3. Map: dragging a rectangle on the atlas selects a region (a hidden textbox carries it to the server).
 /* eslint-env browser */
 (function genlabDrag() {
-
+  // Explore sliders, three ways to draw a drag, best first:
+  // - page: the page holds the base latent and the method's direction vectors (#explore-page-data, sent when the
+  //   model, base or method changes), composes the latent exactly as genlab/views/explore.py compose() does,
+  //   decodes it with the model's ONNX decoder (decoder.js, onnxruntime-web) and draws every input event: no
+  //   request at all during the drag;
+  // - sweep: the server renders every value of the pressed slider in one batch (genlab/ui/drag.py) and the page
+  //   draws those frames;
+  // - server: the ordinary slider events.
+  // Page and sweep drags send the final value on release as one ordinary event, and the overlay steps aside when
+  // the server's image has loaded: what stays on screen is always the server's own render.
   if (window.__genlabDrag) return;
   const IDS = window.GENLAB_SLIDER_IDS || [];
+  const N_DIRS = IDS.filter((i) => i.startsWith('dir-')).length;
+  const N_RAW = IDS.filter((i) => i.startsWith('raw-')).length;
+  const KEY = 'genlab.drawInBrowser';
+  let stored = null;
+  try { stored = localStorage.getItem(KEY); } catch (_) { /* storage blocked: default on */ }
   const S = window.__genlabDrag = {sweep: null, want: null, token: 0, dragging: null, el: null, suppressed: false,
     pass: false, frame: -1, frames: 0, frameTimes: [], await: null, timer: null, canvas: null, observed: false,
-    loading: null};
+    loading: null, mode: null, lastInput: 0,
+    page: {on: stored !== 'off', data: null, models: {}, busy: false, pending: null, module: null, observed: null},
+    stat: {where: null, frames: 0, first: 0, last: 0, ms: []}};
   const sliderIndex = (t) => {
     if (!t || t.tagName !== 'INPUT' || t.type !== 'range') return -1;
     for (let i = 0; i < IDS.length; i++) if (t.closest('#' + IDS[i])) return i;
@@ -45,6 +62,14 @@
     S.await = null; S.frame = -1;
     if (S.timer) { clearTimeout(S.timer); S.timer = null; }
   };
+  const counted = (ms) => {  // one more frame shown in this drag (for the readout)
+    const t = performance.now(), st = S.stat;
+    if (!st.frames) st.first = t;
+    st.frames++; st.last = t;
+    if (ms !== undefined) st.ms.push(ms);
+    S.frames++; S.frameTimes.push(t);
+    if (S.frameTimes.length > 5000) S.frameTimes.splice(0, 2500);
+  };
   const draw = (value) => {
     const sw = S.sweep;
     const i = Math.max(0, Math.min(sw.n - 1, Math.round((value - sw.lo) / sw.step)));
@@ -57,9 +82,108 @@
     g.clearRect(0, 0, sw.w, sw.h);
     g.drawImage(sw.img, 0, i * sw.h, sw.w, sw.h, 0, 0, sw.w, sw.h);
     c.style.display = 'block';
-    S.frame = i; S.frames++; S.frameTimes.push(performance.now());
-    if (S.frameTimes.length > 5000) S.frameTimes.splice(0, 2500);
+    S.frame = i;
+    counted();
   };
+
+  // ---- page decoding ---------------------------------------------------------------------------
+  const P = S.page;
+  const root = () => String((window.gradio_config && window.gradio_config.root) || '').replace(/\/+$/, '');
+  const openModel = (id) => {
+    if (P.models[id]) return;
+    const entry = P.models[id] = {state: 'loading', model: null, error: null};
+    if (typeof WebAssembly !== 'object') { entry.state = 'failed'; entry.error = 'no WebAssembly'; return; }
+    P.module = P.module || import(root() + '/genlab/js/decoder.js');
+    P.module.then((dec) => dec.openModel(id, {prefix: root()}).then((m) => {
+      entry.decoder = dec; entry.model = m; entry.state = 'ready';
+    })).catch((err) => {
+      entry.state = 'failed'; entry.error = String(err && err.message || err);
+      P.module = null;  // a later model may retry the import
+    }).finally(readout);
+  };
+  const pageModel = () => {
+    const d = P.data;
+    const e = d && P.models[d.model];
+    return (P.on && !S.disabled && e && e.state === 'ready') ? e : null;
+  };
+  const parseData = (el) => {
+    const d = JSON.parse(el.dataset.json);
+    return {model: d.model, method: d.method, d: d.d, k: d.k, base: Float32Array.from(d.base),
+      vectors: Float32Array.from(d.vectors), sigmas: Float32Array.from(d.sigmas)};
+  };
+  S.parseData = parseData;
+  const receiveData = (box) => {
+    const el = box.querySelector('.genlab-page-data');
+    if (!el) { P.data = null; readout(); return; }
+    try {
+      P.data = parseData(el);
+      if (P.on) openModel(P.data.model);
+    } catch (_) { P.data = null; }
+    readout();
+  };
+  const observeData = () => {
+    const box = document.querySelector('#explore-page-data');
+    if (!box || P.observed === box) return;
+    P.observed = box;
+    new MutationObserver(() => receiveData(box)).observe(box, {childList: true, subtree: true, attributes: true});
+    receiveData(box);
+  };
+  const sliderValue = (id) => {
+    const el = document.querySelector('#' + id + ' input[type=range]');
+    return el ? parseFloat(el.value) || 0 : 0;  // a slider not on the page (hidden) is at 0
+  };
+  // The float32 latent genlab/views/explore.py compose_position() makes: base + (w * sigmas) @ vectors (only when a
+  // weight is non-zero) + raw offsets + the picked offset. `vals`: every slider of IDS in order; d: page data.
+  const composeLatent = (d, vals, pickDim) => {
+    const D = d.d, z = Float32Array.from(d.base);
+    const w = vals.slice(0, N_DIRS), raw = vals.slice(N_DIRS, N_DIRS + N_RAW), pv = vals[N_DIRS + N_RAW] || 0;
+    if (d.method && w.some((x) => x !== 0)) {
+      const ws = new Float32Array(d.k);  // float32 products, as torch's w * sigmas
+      for (let j = 0; j < d.k; j++) ws[j] = Math.fround(w[j] || 0) * d.sigmas[j];
+      for (let i = 0; i < D; i++) {
+        // torch's float32 matrix product sums in an order of its own (BLAS blocks); a double sum rounded once is
+        // the exact value to within half an ulp, which matched torch's bits more often than any float32 order
+        let acc = 0;
+        for (let j = 0; j < d.k; j++) acc += ws[j] * d.vectors[j * D + i];
+        z[i] = z[i] + Math.fround(acc);  // a Float32Array store rounds to float32
+      }
+    }
+    for (let i = 0; i < Math.min(N_RAW, D); i++) if (raw[i]) z[i] = z[i] + Math.fround(raw[i]);
+    if (pv) {
+      const pd = Math.max(0, Math.min(D - 1, Math.round(pickDim)));
+      z[pd] = z[pd] + Math.fround(pv);
+    }
+    return z;
+  };
+  // The latent for the sliders on the page, slider `k` at `value`.
+  const compose = (k, value) => composeLatent(P.data, IDS.map((id, i) => (i === k ? value : sliderValue(id))),
+    sliderValue('pick-dim'));
+  S.composeLatent = composeLatent;  // (tests: page parity)
+  const pageDraw = async (k, value) => {
+    P.pending = [k, value];
+    if (P.busy) return;  // the decode in flight picks up the latest value when it ends
+    P.busy = true;
+    try {
+      while (P.pending) {
+        const [kk, v] = P.pending;
+        P.pending = null;
+        const e = P.models[P.data.model];
+        const t0 = performance.now();
+        const floats = await e.model.decode(compose(kk, v), 1);
+        if (S.mode !== 'page' || (S.dragging === null && S.await === null)) continue;  // drag over, image shown
+        const c = overlay();
+        if (!c) continue;
+        e.decoder.drawTo(c, e.decoder.toUint8(floats, e.model.meta.output_range), e.model.meta, 0);
+        c.style.display = 'block';
+        counted(performance.now() - t0);
+      }
+    } catch (err) {
+      const e = P.data && P.models[P.data.model];
+      if (e) { e.state = 'failed'; e.error = String(err && err.message || err); }
+    } finally { P.busy = false; readout(); }
+  };
+
+  // ---- sweep preview -----------------------------------------------------------------------------
   const receive = (root) => {
     const d = root.querySelector('.genlab-sweep');
     if (!d) return;
@@ -89,28 +213,41 @@
     box.value = k + ':' + S.token;
     box.dispatchEvent(new Event('input', {bubbles: true}));
   };
+
+  // ---- the drag ----------------------------------------------------------------------------------
   document.addEventListener('pointerdown', (e) => {
     const k = sliderIndex(e.target);
-    if (k < 0 || S.disabled) return;  // (S.disabled: the benchmark's reference drags without the preview)
+    if (k < 0) return;
+    observeData();
     hide();
-    S.dragging = k; S.el = e.target; S.suppressed = false;
+    S.dragging = k; S.el = e.target; S.suppressed = false; S.sweep = null;
+    S.stat = {where: 'server', frames: 0, first: 0, last: 0, ms: []};
+    if (S.disabled) { S.mode = 'server'; return; }  // (the benchmark's reference drags: the plain server path)
+    if (pageModel()) { S.mode = S.stat.where = 'page'; return; }
+    S.mode = 'sweep';
     request(k);
   }, true);
   document.addEventListener('input', (e) => {
     if (S.pass) return;
     const k = sliderIndex(e.target);
     if (k < 0) return;
-    if (k !== S.dragging || !S.sweep || S.sweep.slider !== k) return;  // the ordinary server path
+    S.lastInput = performance.now();
+    if (k !== S.dragging) return;  // keyboard steps etc.: the ordinary server path
+    const page = S.mode === 'page' && pageModel();
+    if (!page && (S.mode !== 'sweep' || !S.sweep || S.sweep.slider !== k)) return;  // the ordinary server path
     e.stopImmediatePropagation();  // the server hears the final value on release, not every step
     S.suppressed = true;
     const num = e.target.closest('#' + IDS[k]).querySelector('input[type=number]');
     if (num) num.value = e.target.value;
+    if (page) { pageDraw(k, parseFloat(e.target.value)); return; }
+    S.stat.where = 'sweep';
     draw(parseFloat(e.target.value));
   }, true);
   const release = () => {
     if (S.dragging === null) return;
     const el = S.el;
     S.dragging = null; S.el = null;
+    readout();
     if (!S.suppressed) { hide(); return; }
     S.suppressed = false;
     S.await = S.frame;
@@ -121,12 +258,14 @@
   document.addEventListener('pointerup', release, true);
   document.addEventListener('pointercancel', release, true);
   // The overlay steps aside when the server's image for the final value has loaded (any other image load
-  // while no drag is waiting, e.g. undo, also clears it).
+  // while no drag is waiting, e.g. undo, also clears it). A page drag sends no event before its release, so
+  // the first image after the release is the final one.
   document.addEventListener('load', (e) => {
     const img = e.target;
-    if (!img || img.tagName !== 'IMG' || !img.closest('#explore-image') || !S.canvas) return;
-    if (S.dragging !== null) return;
-    if (S.await === null || !S.sweep) { hide(); return; }
+    if (!img || img.tagName !== 'IMG' || !img.closest('#explore-image')) return;
+    if (S.dragging !== null && S.mode === 'server') counted(performance.now() - S.lastInput);
+    if (!S.canvas || S.dragging !== null) return;
+    if (S.await === null || !S.sweep || S.mode === 'page') { hide(); return; }
     const sw = S.sweep;
     if (img.naturalWidth !== sw.w || img.naturalHeight !== sw.h) { hide(); return; }
     const a = pixels(img, 0, sw.w, sw.h), b = pixels(sw.img, S.await * sw.h, sw.w, sw.h);
@@ -134,6 +273,45 @@
     for (let i = 0; i < a.length; i++) diff = Math.max(diff, Math.abs(a[i] - b[i]));
     if (diff <= 2) hide();  // else an older answer landed first: keep the frame until the final one
   }, true);
+
+  // ---- the readout under the image: where frames are drawn, their rate, and the setting ---------------
+  function readout() {
+    const box = document.querySelector('#genlab-readout-box');
+    if (!box) return;
+    if (!box.querySelector('.genlab-readout-where')) {
+      box.innerHTML = '<span class="genlab-readout-where"></span> <span class="genlab-readout-rate"></span> ' +
+        '<label class="genlab-readout-setting"><input type="checkbox" id="draw-in-browser"> Draw in my browser' +
+        '</label>';
+      box.querySelector('input').addEventListener('change', (ev) => {
+        P.on = ev.target.checked;
+        try { localStorage.setItem(KEY, P.on ? 'on' : 'off'); } catch (_) { /* not persisted */ }
+        if (P.on && P.data) openModel(P.data.model);
+        readout();
+      });
+    }
+    const cb = box.querySelector('input');
+    if (cb.checked !== P.on) cb.checked = P.on;
+    const d = P.data, e = d && P.models[d.model];
+    let where = 'Frames are drawn in <b>your browser</b>';
+    if (!pageModel()) {
+      const why = S.disabled ? 'page drawing disabled' : !P.on ? 'drawing in your browser is off'
+        : !d ? 'waiting for the model' : !e || e.state === 'loading' ? 'loading the decoder'
+        : 'no decoder here: ' + e.error;
+      where = `Frames are drawn by <b>the server</b> <span class="genlab-readout-why">(${why})</span>`;
+    }
+    const w = box.querySelector('.genlab-readout-where');
+    if (w.dataset.html !== where) { w.innerHTML = where; w.dataset.html = where; }
+    const st = S.stat;
+    let rate = '';
+    if (st.frames > 1 && st.last > st.first) {
+      const by = st.where === 'page' ? 'your browser' : 'the server';
+      const fps = (st.frames - 1) * 1000 / (st.last - st.first);
+      rate = `last drag: ${st.frames} frames drawn by ${by}, ${fps.toFixed(0)} frames/s`;
+      if (st.ms.length) rate += `, ${(st.ms.reduce((a, b) => a + b, 0) / st.ms.length).toFixed(1)} ms per frame`;
+    }
+    box.querySelector('.genlab-readout-rate').textContent = rate;
+  }
+  setInterval(() => { observeData(); readout(); }, 500);
 })();
 
 (function genlabMapDrag() {

@@ -2,6 +2,8 @@
 strip of samples to start from. Also owns the position plumbing other views use to send a latent here."""
 from __future__ import annotations
 
+import html
+import json
 import math
 import random
 
@@ -113,6 +115,24 @@ class ExploreView:
         except (ExplorerError, ValueError):
             return ""
 
+    def page_data(self, model_id, base, method) -> str:
+        """What the page needs to compose latents itself (genlab.js, decoder.js): the base latent and the first
+        ``N_DIRS`` direction vectors and sigmas of ``method``, all float32 values, in a hidden ``<div>``. Sent
+        when the model, base or method changes, never during a drag. Empty (the page then draws through the
+        server) when the position is not valid."""
+        try:
+            zero = ExploreRequest(model_id, base, method, (0.0,) * N_DIRS, (0.0,) * N_RAW, 0, 0)
+            z = self.ex.compose(zero)  # the parsed base exactly: zero offsets add nothing
+            data = {"model": model_id, "method": method or "", "d": int(z.shape[0]), "base": z.tolist(),
+                    "k": 0, "vectors": [], "sigmas": []}
+            if method:
+                dirs = self.ex.directions(model_id, method)
+                k = min(N_DIRS, int(dirs.vectors.shape[0]))
+                data.update(k=k, vectors=dirs.vectors[:k].reshape(-1).tolist(), sigmas=dirs.sigmas[:k].tolist())
+        except (ExplorerError, ValueError, KeyError, TypeError):
+            return ""
+        return f'<div class="genlab-page-data" data-json="{html.escape(json.dumps(data), quote=True)}"></div>'
+
     @user_errors
     def commit(self, model_id, base, method, *values_and_history):
         """Slider released: record the position in the history and publish the composed latent."""
@@ -201,6 +221,10 @@ class ExploreView:
                     sweep_request = gr.Textbox(elem_id="sweep-request", elem_classes=["genlab-hidden"],
                                                show_label=False, container=False)
                     sweep_html = gr.HTML(elem_id="explore-sweep", elem_classes=["genlab-hidden"])
+                    # page decoding (static/genlab.js): the base and direction vectors, and the readout + setting
+                    page_html = gr.HTML(elem_id="explore-page-data", elem_classes=["genlab-hidden"])
+                    gr.HTML('<div id="genlab-readout-box"></div>', elem_id="explore-readout",
+                            elem_classes=["genlab-readout"])
                     with gr.Row(elem_classes=["genlab-buttons"]):
                         undo, redo = gr.Button("Undo", size="sm"), gr.Button("Redo", size="sm")
                         reset = gr.Button("Sliders to 0", size="sm")
@@ -221,7 +245,7 @@ class ExploreView:
                         raws = [gr.Slider(value=0, **SLIDER_GRID, label=f"latent number z[{i}]", elem_id=f"raw-{i}")
                                 for i in range(N_RAW)]
                         with gr.Row():
-                            pick_dim = gr.Slider(0, 99, 0, step=1, label="Which number")
+                            pick_dim = gr.Slider(0, 99, 0, step=1, label="Which number", elem_id="pick-dim")
                             pick_value = gr.Slider(value=0, **SLIDER_GRID, label="Add to that number",
                                                    elem_id="pick-value")
             strip = thumbs("Start from one of these samples (click one; the seed above chooses them)",
@@ -241,6 +265,8 @@ class ExploreView:
         self.method = method
         self.wire(s, dirs, raws, pick_value, method, sweep_request, sweep_html, undo, redo, reset, randomize,
                   trav_index, trav_btn, trav_img, trav_info, strip)
+        gr.on([s.model.change, s.base.change, method.change], self.page_data, [s.model, s.base, method], page_html,
+              api_name=False, **FAST)
 
     def wire(self, s, dirs, raws, pick_value, method, sweep_request, sweep_html, undo, redo, reset, randomize,
              trav_index, trav_btn, trav_img, trav_info, strip) -> None:
