@@ -6,7 +6,11 @@ Every user-facing failure is an ``ExplorerError`` whose message is shown as is.
 """
 from __future__ import annotations
 
+import numpy as np
+import torch
+
 from genlab.checkpoints import Checkpoint, Manifest
+from genlab.directions import Directions
 from genlab.engine import Engine
 from genlab.registry import Registry
 from genlab.views import warm as _warm
@@ -77,10 +81,10 @@ class Explorer:
     def classifier(self) -> Checkpoint:
         return self.ctx.classifier()
 
-    def classify(self, imgs, m: Manifest):
+    def classify(self, imgs: torch.Tensor, m: Manifest) -> torch.Tensor:
         return self.ctx.classify(imgs, m)
 
-    def reference_images(self, ckpt: Checkpoint, split: str = "test"):
+    def reference_images(self, ckpt: Checkpoint, split: str = "test") -> torch.Tensor:
         return self.ctx.reference_images(ckpt, split)
 
     def prepare_image(self, ckpt: Checkpoint, source):
@@ -102,10 +106,10 @@ class Explorer:
         return self.models_view.preview(model_id)
 
     # ---- samples ------------------------------------------------------------------------------
-    def sample_latents(self, m: Manifest, req: SampleRequest):
+    def sample_latents(self, m: Manifest, req: SampleRequest) -> torch.Tensor:
         return self.samples_view.sample_latents(m, req)
 
-    def sample_order(self, ckpt: Checkpoint, req: SampleRequest, z, imgs):
+    def sample_order(self, ckpt: Checkpoint, req: SampleRequest, z: torch.Tensor, imgs: torch.Tensor):
         return self.samples_view.sample_order(ckpt, req, z, imgs)
 
     def samples(self, req: SampleRequest) -> RenderResult:
@@ -124,23 +128,23 @@ class Explorer:
     def direction_labels(self, model_id: str, method: str) -> list[tuple[str, str]]:
         return self.explore_view.direction_labels(model_id, method)
 
-    def compose(self, req: ExploreRequest):
+    def compose(self, req: ExploreRequest) -> torch.Tensor:
         return self.explore_view.compose(req)
 
     def explore(self, req: ExploreRequest) -> RenderResult:
         return self.explore_view.explore(req)
 
-    def sweep(self, req: ExploreRequest, slider: int, values):
+    def sweep(self, req: ExploreRequest, slider: int, values) -> np.ndarray:
         return self.explore_view.sweep(req, slider, values)
 
     def traversal(self, model_id: str, base, method: str, index: int, steps: int = 7, rows: int = 4) -> RenderResult:
         return self.explore_view.traversal(model_id, base, method, index, steps, rows)
 
     # ---- interpolate --------------------------------------------------------------------------
-    def keyframe(self, ckpt: Checkpoint, item, current):
+    def keyframe(self, ckpt: Checkpoint, item, current) -> torch.Tensor:
         return self.interpolate_view.keyframe(ckpt, item, current)
 
-    def keyframes(self, ckpt: Checkpoint, items, current=None):
+    def keyframes(self, ckpt: Checkpoint, items, current=None) -> torch.Tensor:
         return self.interpolate_view.keyframes(ckpt, items, current)
 
     def interpolate(self, model_id: str, items, mode: str = "slerp", steps: int = 16, current=None,
@@ -151,7 +155,7 @@ class Explorer:
         return self.interpolate_view.default_interpolation(model_id, latent, seed)
 
     # ---- encode -------------------------------------------------------------------------------
-    def encode_image(self, model_id: str, source):
+    def encode_image(self, model_id: str, source) -> tuple[torch.Tensor, torch.Tensor, object, dict]:
         return self.encode_view.encode_image(model_id, source)
 
     def reconstruct(self, model_id: str, source, n_samples: int = 6, seed: int = 0) -> RenderResult:
@@ -204,7 +208,7 @@ class Explorer:
     def label_vectors(self, model_id: str) -> dict[int, list[float]]:
         return self.arithmetic_view.label_vectors(model_id)
 
-    def resolve_latent(self, model_id: str, item):
+    def resolve_latent(self, model_id: str, item) -> torch.Tensor:
         return self.arithmetic_view.resolve_latent(model_id, item)
 
     def toward_label(self, model_id: str, latent, label, amount) -> RenderResult:
@@ -213,7 +217,7 @@ class Explorer:
     def arithmetic(self, model_id: str, a, b, c, scale: float = 1.0) -> RenderResult:
         return self.arithmetic_view.arithmetic(model_id, a, b, c, scale)
 
-    def group_direction(self, model_id: str, group_a, group_b, name: str = "custom"):
+    def group_direction(self, model_id: str, group_a, group_b, name: str = "custom") -> Directions:
         return self.arithmetic_view.group_direction(model_id, group_a, group_b, name)
 
     def custom_directions(self, model_id: str) -> list[str]:

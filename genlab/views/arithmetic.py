@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
 import torch
 
 from genlab import latent, render
-from genlab.checkpoints import Checkpoint
 from genlab.directions import Directions, from_groups
 from genlab.views.context import Context
 from genlab.views.interpolate import keyframe, parse_keyframe_text
-from genlab.views.types import ENCODER_FAMILIES, ExplorerError, RenderResult, check_float, check_int, parse_latent
+from genlab.views.types import ExplorerError, RenderResult, check_float, check_int, parse_latent
 
-LABEL_SAMPLES = 4000  # prior samples classified to find a GAN's per-label mean latents
-LABEL_CONFIDENCE = 0.9
 MAX_GROUP = 256
 NAME_RE = re.compile(r"^[A-Za-z0-9 _.+-]{1,40}$")
 
@@ -26,28 +22,8 @@ class ArithmeticView:
 
     # ---- label vectors ------------------------------------------------------------------------
     def label_vectors(self, model_id: str) -> dict[int, list[float]]:
-        """Mean latent per digit label: a VAE's mean encoding (mu) of the 9,000 training digits; a GAN's
-        mean of the prior samples (4,000, seed 0) the classifier calls that label with p > 0.9.
-
-        Labels without any such sample are missing from a GAN's dict.
-        """
-        ckpt = self.ctx.generative(model_id)
-        return self.ctx.cached(("label-vectors", model_id), lambda: self._label_means(ckpt))
-
-    def _label_means(self, ckpt: Checkpoint) -> dict[int, list[float]]:
-        from genlab import data as gdata
-
-        ctx, m = self.ctx, ckpt.manifest
-        if m.family in ENCODER_FAMILIES:
-            zs, _ = ctx.engine.encode(ckpt, ctx.reference_images(ckpt, "train"))
-            labels = torch.as_tensor(np.asarray(gdata.load_offline_mnist().train()[1]))
-        else:
-            ctx.need_classifier(f"label vectors for {m.id}")
-            z = latent.sample(LABEL_SAMPLES, m.latent_size, seed=0)
-            probs = ctx.classify(ctx.engine.decode(ckpt, z), m)
-            conf, labels = probs.max(1)
-            zs, labels = z[conf > LABEL_CONFIDENCE], labels[conf > LABEL_CONFIDENCE]
-        return {int(c): zs[labels == c].mean(0).tolist() for c in range(10) if bool((labels == c).any())}
+        """Mean latent per digit label (see ``Context.label_means``); labels without one are missing."""
+        return self.ctx.label_means(self.ctx.generative(model_id))
 
     def _label_vector(self, model_id: str, label) -> torch.Tensor:
         label = check_int("label", label, 0, 9)

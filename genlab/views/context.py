@@ -10,6 +10,7 @@ import threading
 from collections import OrderedDict
 from typing import Any, Callable
 
+import numpy as np
 import torch
 
 from genlab.checkpoints import Checkpoint, CheckpointError, Manifest
@@ -19,6 +20,8 @@ from genlab.views.types import CLASSIFIER_ID, ENCODER_FAMILIES, GENERATIVE_FAMIL
 
 LRU_SIZE = 8  # slider-driven results kept (manifold grids): span/size sliders would otherwise grow the cache forever
 DIRECTIONS_K = 10  # directions computed per method
+LABEL_SAMPLES = 4000  # prior samples classified to find a GAN's per-label mean latents
+LABEL_CONFIDENCE = 0.9
 
 
 class Context:
@@ -153,6 +156,30 @@ class Context:
         """A VAE's encoder means ``[1000, Z]`` of the held-out digits (cached per model)."""
         return self.cached(("heldout-mu", ckpt.manifest.id),
                            lambda: self.engine.encode(ckpt, self.reference_images(ckpt, "test"))[0])
+
+    def label_means(self, ckpt: Checkpoint) -> dict[int, list[float]]:
+        """Mean latent per digit label: a VAE's mean encoding (mu) of the 9,000 training digits; a GAN's
+        mean of the prior samples (4,000, seed 0) the classifier calls that label with p > 0.9.
+
+        Labels without any such sample are missing from a GAN's dict. Used by "towards a digit", latent
+        arithmetic and a GAN's map (its plane is the PCA of these means).
+        """
+        def build():
+            from genlab import data as gdata
+
+            m = ckpt.manifest
+            if m.family in ENCODER_FAMILIES:
+                zs, _ = self.engine.encode(ckpt, self.reference_images(ckpt, "train"))
+                labels = torch.as_tensor(np.asarray(gdata.load_offline_mnist().train()[1]))
+            else:
+                self.need_classifier(f"label vectors for {m.id}")
+                z = self.seed_latents(ckpt, LABEL_SAMPLES, seed=0)
+                probs = self.classify(self.engine.decode(ckpt, z), m)
+                conf, labels = probs.max(1)
+                zs, labels = z[conf > LABEL_CONFIDENCE], labels[conf > LABEL_CONFIDENCE]
+            return {int(c): zs[labels == c].mean(0).tolist() for c in range(10) if bool((labels == c).any())}
+
+        return self.cached(("label-vectors", ckpt.manifest.id), build)
 
     def prepare_image(self, ckpt: Checkpoint, source):
         """Upload/sketch -> (uint8 [S, S, C] as the model sees it, notes), or ExplorerError."""

@@ -2,8 +2,9 @@
 tiles, clicks and regions on it, and the 2-D manifold grid.
 
 A VAE's map shows the 1,000 held-out digits' encodings (mu), coloured by their true label. A GAN has no encoder,
-so its map shows 1,000 prior samples (seed 0) coloured by the classifier's label of their images; its PCA plane
-is inverted exactly, so clicks and regions work the same way for both families.
+so its map shows 1,000 prior samples (seed 0) coloured by the classifier's label of their images, on the plane of
+the PCA of its per-digit mean latents (the PCA of the samples themselves would be a random plane: the prior is
+isotropic). Both PCA planes are inverted exactly, so clicks and regions work the same way for both families.
 """
 from __future__ import annotations
 
@@ -100,14 +101,19 @@ class MapView:
         return self.ctx.cached(("gan-map-points", m.id), lambda: self._gan_points(ckpt))
 
     def _gan_points(self, ckpt: Checkpoint) -> dict:
+        """Prior samples, labelled by the classifier; the plane to project them on is fitted to the per-digit
+        mean latents (``fit``), since the PCA of prior samples alone is a random plane (isotropic prior)."""
         m = ckpt.manifest
         z = self.ctx.seed_latents(ckpt, GAN_MAP_POINTS, seed=0)
+        out = {"mu": z, "labels": np.zeros(len(z), np.int64), "what": "prior samples (seed 0)",
+               "colour": "nothing (no classifier installed)", "fit": None}
         if self.ctx.has_classifier():
-            labels = self.ctx.classify(self.ctx.engine.decode(ckpt, z), m).argmax(1).numpy()
-            colour = "the classifier's label of its image"
-        else:
-            labels, colour = np.zeros(len(z), np.int64), "nothing (no classifier installed)"
-        return {"mu": z, "labels": labels, "what": "prior samples (seed 0)", "colour": colour}
+            out["labels"] = self.ctx.classify(self.ctx.engine.decode(ckpt, z), m).argmax(1).numpy()
+            out["colour"] = "the classifier's label of its image"
+            means = self.ctx.label_means(ckpt)
+            if len(means) >= 3:  # two axes need three points
+                out["fit"] = torch.tensor(list(means.values()), dtype=torch.float32)
+        return out
 
     # ---- latent maps --------------------------------------------------------------------------
     def map_methods(self, model_id: str) -> list[str]:
@@ -134,10 +140,18 @@ class MapView:
         return name
 
     @staticmethod
-    def _project(mu: torch.Tensor, method: str) -> dict:
-        """Points ``[N, Z]`` projected to 2-D: coords ``[N, 2]`` float64 plus what inverts them."""
+    def _project(mu: torch.Tensor, method: str, fit: torch.Tensor | None = None) -> dict:
+        """Points ``[N, Z]`` projected to 2-D: coords ``[N, 2]`` float64 plus what inverts them.
+
+        ``fit``: the points the PCA plane is fitted to, when not ``mu`` itself (a GAN's per-digit means)."""
         out = {"mu": mu, "explained": None, "inverse": None}
-        if method == "pca":
+        if method == "pca" and fit is not None:
+            mean, comps, _ = latent.pca(fit, 2)
+            coords = (mu - mean) @ comps.T
+            out["coords"] = coords.double().numpy()
+            out["explained"] = (coords.double().var(0) / mu.double().var(0).sum()).tolist()
+            out["inverse"] = (mean, comps)
+        elif method == "pca":
             mean, comps, std = latent.pca(mu, 2)
             out["coords"] = ((mu - mean) @ comps.T).double().numpy()
             out["explained"] = (std.double() ** 2 / mu.double().var(0).sum()).tolist()
@@ -180,7 +194,7 @@ class MapView:
 
         def build():
             pts = self._points(ckpt)
-            proj = self._project(pts["mu"], method)
+            proj = self._project(pts["mu"], method, pts.get("fit"))
             lo, hi = proj["coords"].min(0), proj["coords"].max(0)
             pad = 0.05 * np.maximum(hi - lo, 1e-6)
             bounds = [float(lo[0] - pad[0]), float(hi[0] + pad[0]), float(lo[1] - pad[1]), float(hi[1] + pad[1])]
@@ -192,7 +206,8 @@ class MapView:
             image = render.to_rgb(render.upscale(render.grid(tiles, nrow=MAP_CELLS, padding=0), scale)).copy()
             _draw_dots(image, atlas, proj["coords"], pts["labels"])
             return {**proj, "method": method, "atlas": atlas, "image": image, "labels": pts["labels"],
-                    "what": pts["what"], "colour": pts["colour"], "family": ckpt.manifest.family}
+                    "what": pts["what"], "colour": pts["colour"], "family": ckpt.manifest.family,
+                    "fit": pts.get("fit")}
 
         return self.ctx.cached(("map", model_id, method), build)
 
@@ -205,13 +220,17 @@ class MapView:
         """
         mp = self._map(model_id, method)
         c, ex = mp["coords"], mp["explained"]
-        info = f"{len(c)} {mp['what']} of {model_id}, {mp['method']} projection; dots coloured by {mp['colour']}"
+        plane = "" if mp.get("fit") is None else " on the plane through the digits' mean latents"
+        info = (f"{len(c)} {mp['what']} of {model_id}, {mp['method']} projection{plane}; "
+                f"dots coloured by {mp['colour']}")
         if ex is not None:
             held = "encodings" if mp["family"] in ENCODER_FAMILIES else "samples"
             info += f"; the axes hold {100 * ex[0]:.0f}% and {100 * ex[1]:.0f}% of the {held}' variance"
         data = {"x": c[:, 0].tolist(), "y": c[:, 1].tolist(), "labels": mp["labels"].tolist(),
                 "method": mp["method"], "explained": ex, "bounds": mp["atlas"]["bounds"], "atlas": mp["atlas"],
                 "points": mp["what"]}
+        if mp["inverse"] is not None:  # pca: a latent z sits at (z - mean) @ axes.T; a point p is mean + p @ axes
+            data["plane"] = {"mean": mp["inverse"][0].tolist(), "axes": mp["inverse"][1].tolist()}
         return RenderResult(mp["image"].copy(), info, data=data)
 
     def map_select(self, model_id: str, method: str, px, py) -> RenderResult:

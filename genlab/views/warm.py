@@ -41,8 +41,12 @@ def _tasks(ex: Explorer, model_id: str, maps) -> list[tuple[str, Callable[[], ob
         tasks.append((f"{model_id} label vectors", lambda: ex.label_vectors(model_id)))
     if m.family == "gan":
         # the first inversion pays for autograd's first backward pass and the comparison VAE's load
-        probe = render.to_uint8(ex.reference_images(ckpt, "test")[:1], m.output_range)[0]  # a real digit
-        tasks.append((f"{model_id} inversion", lambda: ex.invert(model_id, probe, steps=2, restarts=1)))
+        def invert_once():
+            probe = render.to_uint8(ex.reference_images(ckpt, "test")[:1], m.output_range)[0]  # a real digit
+            return ex.invert(model_id, probe, steps=2, restarts=1).data["steps_run"]
+
+        # cached under its own key, so a second warm() does not invert again
+        tasks.append((f"{model_id} inversion", lambda: ex.cached(("warm-inversion", model_id), invert_once)))
     return tasks
 
 

@@ -133,6 +133,20 @@ class TestManifold:
 
 
 class TestGanMap:
+    def test_the_plane_goes_through_the_digit_means(self, ex, monkeypatch):
+        """A stand-in classifier that makes three well-separated label means: they fit the plane."""
+        from genlab.views import Explorer
+
+        fresh = Explorer(ex.registry, ex.engine)
+        means = {0: [1.0] + [0.0] * 7, 1: [0.0, 2.0] + [0.0] * 6, 2: [0.0] * 7 + [3.0]}
+        monkeypatch.setattr(fresh.ctx, "label_means", lambda ckpt: means)
+        d = fresh.latent_map("tiny-gan", "pca").data
+        mean, comps, _ = latent.pca(torch.tensor(list(means.values())), 2)
+        assert torch.allclose(torch.tensor(d["plane"]["axes"]), comps)
+        assert torch.allclose(torch.tensor(d["plane"]["mean"]), mean)
+        z = latent.sample(1000, 8, seed=0)
+        assert np.allclose(d["x"], ((z - mean) @ comps.T)[:, 0].numpy(), atol=1e-5)
+
     def test_gan_pca_map_colours_prior_samples_by_the_classifier(self, ex):
         assert ex.map_methods("tiny-gan") == ["pca"]
         res = ex.latent_map("tiny-gan", "pca")
@@ -147,7 +161,11 @@ class TestGanMap:
 
     def test_gan_map_select_is_the_exact_inverse_and_regions_work(self, ex):
         res = ex.map_select("tiny-gan", "pca", 100, 500)
-        mean, comps, _ = latent.pca(latent.sample(1000, 8, seed=0), 2)
+        plane = ex.latent_map("tiny-gan", "pca").data["plane"]
+        means = list(ex.label_vectors("tiny-gan").values())
+        fit = torch.tensor(means) if len(means) >= 3 else latent.sample(1000, 8, seed=0)  # digit means, or samples
+        mean, comps, _ = latent.pca(fit, 2)
+        assert torch.allclose(torch.tensor(plane["axes"]), comps) and torch.allclose(torch.tensor(plane["mean"]), mean)
         z = torch.tensor(res.data["latent"])
         assert torch.allclose((z - mean) @ comps.T, torch.tensor(res.data["point"]), atol=1e-5)
         x0, x1, y0, y1 = ex.latent_map("tiny-gan", "pca").data["bounds"]
@@ -160,3 +178,13 @@ class TestGanMap:
         res = ex.latent_map("tiny-vae", "pca")
         assert res.data["points"] == "held-out digits" and "held-out digits" in res.info
         assert "encodings' variance" in res.info
+
+
+def test_shipped_dcgan_map_separates_the_digits(shipped):
+    """On the plane through the digit means, a dot's nearest label centre is its own label far above chance."""
+    d = shipped.latent_map("mnist-dcgan", "pca").data
+    xy, labels = np.stack([d["x"], d["y"]], 1), np.array(d["labels"])
+    centres = np.stack([xy[labels == c].mean(0) for c in range(10)])
+    nearest = ((xy[:, None] - centres[None]) ** 2).sum(-1).argmin(1)
+    print(f"nearest-centre accuracy on the mnist-dcgan map: {(nearest == labels).mean():.2f} (chance 0.10)")
+    assert (nearest == labels).mean() > 0.3

@@ -20,7 +20,7 @@ def test_warm_builds_the_caches_then_is_cheap(ex):
             ("label-vectors", "tiny-vae"), ("direction-labels", "tiny-vae", "kl_dims")} <= keys
     t0 = time.perf_counter()
     again = ex.warm(["tiny-gan", "tiny-vae"])
-    assert time.perf_counter() - t0 < 2.0 and set(again) == set(times)
+    assert time.perf_counter() - t0 < 2.0 and set(again) == set(times) and max(again.values()) < 0.5
     assert set(ex._cache) == keys  # nothing rebuilt, nothing new
 
 
