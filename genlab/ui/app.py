@@ -164,6 +164,10 @@ class UI:
                                           elem_id="current-latent", render=False),
                        history=gr.State(empty_history()), tab=gr.State("explore"))
             s.extra["url_params"] = gr.State({})
+            # phones: Gradio folds tabs that do not fit into a menu; this picker (shown on narrow screens only)
+            # reaches every view in one tap
+            picker = gr.Dropdown([(v.title, v.id) for v in self.views.values()], value="explore", label="View",
+                                 elem_id="view-picker", interactive=True)
             with gr.Tabs(selected="explore", elem_id="genlab-tabs") as tabs:
                 s.extra["tabs"] = tabs
                 for view in self.views.values():
@@ -171,6 +175,8 @@ class UI:
             for view in self.views.values():  # API-only endpoints (gr.api adds no component: outside the Tabs)
                 if hasattr(view, "apis"):
                     view.apis()
+            picker.input(lambda v: (gr.Tabs(selected=v), v), picker, [tabs, s.tab], api_name=False)
+            s.extra["picker"] = picker
             self.wire(s, demo, tabs, new_seed)
         return demo
 
@@ -185,15 +191,17 @@ class UI:
         for v in self.views.values():  # views that read their own state from the link (compare, lesson)
             if hasattr(v, "from_params"):
                 opened = opened.then(v.from_params, params, v.from_params_outputs, api_name=False)
-        # the link's tab last: selecting it runs that view's refresh, which must see the link's state
-        opened = opened.then(lambda tab: gr.Tabs(selected=tab), s.tab, tabs, api_name=False)
+        # the link's tab last: selecting it runs that view's refresh, which must see the link's state (the page
+        # opens on Explore anyway: no selection then, so a tab clicked meanwhile stays selected)
+        opened = opened.then(lambda tab: gr.Tabs(selected=tab) if tab != "explore" else gr.skip(), s.tab, tabs,
+                             api_name=False)
         self.after_model_change(opened, select=False)
         picked = s.model.input(ex.select_model, [s.model, s.seed], s.position_outputs, api_name="select_model")
         self.after_model_change(picked, select=False)
         self.after_seed_change(s.seed.submit(self.clamp_seed, s.seed, s.seed, api_name=False))
         self.after_seed_change(new_seed.click(self.new_seed, None, s.seed, api_name="new_seed"))
         for v in self._refreshable:
-            v.tab.select(lambda vid=v.id: vid, None, s.tab, api_name=False).then(
+            v.tab.select(lambda vid=v.id: (vid, vid), None, [s.tab, s.extra["picker"]], api_name=False).then(
                 self.refresher(v), *self._refresh_io(v), api_name=False, **v.refresh_queue)
         for v in self.views.values():
             if hasattr(v, "wire_shared"):

@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.server,
 SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "views"
 TABS = {"explore": "Explore", "samples": "Samples", "interpolate": "Interpolate", "encode": "Encode an image",
         "map": "Map", "training": "Training", "nearest": "New or copied?", "arithmetic": "Arithmetic",
-        "share": "Share", "models": "Models"}
+        "compare": "Compare", "lesson": "Lesson", "share": "Share", "models": "Models"}
 SHOWN = """(id) => { const t = document.querySelector('#tab-' + id);
     if (!t) return false;
     const imgs = [...t.querySelectorAll('img')].filter(i => i.complete && i.naturalWidth > 0 && i.offsetParent);
@@ -23,6 +23,17 @@ SHOWN = """(id) => { const t = document.querySelector('#tab-' + id);
     return imgs.length > 0 || (note && note.offsetParent) || (link && link.value.includes('model='));
 }"""
 ERRORS = "() => [...document.querySelectorAll('.toast-body.error')].map(e => e.innerText)"
+
+
+def goto_view(pg, name):
+    """A view by its tab, or on a phone by the view picker (Gradio folds tabs that do not fit into a menu)."""
+    tab = pg.get_by_role("tab", name=name)
+    if tab.count() and tab.first.is_visible():
+        tab.first.click()
+        return
+    box = pg.locator("#view-picker input")
+    box.click()
+    pg.get_by_role("option", name=name, exact=True).click()
 
 
 def new_page(browser, w=1280, h=720):  # noqa: F811
@@ -58,7 +69,7 @@ def test_every_view_at_projector_and_phone_sizes(app, browser, size):  # noqa: F
     pg.goto(f"{url}?model=mnist-vae-2d&seed=2", wait_until="load")
     wait_image(pg, "#explore-image", timeout=120000)
     for tab_id, name in TABS.items():
-        open_tab(pg, name)
+        goto_view(pg, name)
         pg.wait_for_function(SHOWN, arg=tab_id, timeout=120000)
         pg.wait_for_timeout(300)
         pg.screenshot(path=str(SHOTS / f"{tab_id}-{size[0]}x{size[1]}.png"))

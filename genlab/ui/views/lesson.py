@@ -88,7 +88,8 @@ class LessonView:
             items = [(show(r.image), r.info.split(":")[0]) for r in results if r.image is not None]
             info = "\n".join(f"- {r.info}" for r in results)
         if missing:
-            info += f"\n\n*Not installed on this server: {', '.join(missing)} (see the model cards' recipes).*"
+            info += "\n\n" + note(f"Not installed on this server: {', '.join(missing)} (each model card gives the one "
+                                  "command that trains it).")
         link = f"Link to this step: [?lesson={k}](?lesson={k}&tab=lesson) (put it on a slide)"
         return (k, header, st.text, f"**Try this:** {st.try_}", items, info, link,
                 gr.Button(f"Open {self.ui.views[st.view].title} with {st.model}", interactive=st.model in
