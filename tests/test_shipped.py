@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1] / "checkpoints"
 # The lesson's sequence (issue 14): autoencoder -> VAE -> beta-VAE -> vanilla GAN, on the same digits.
 # PENDING: lesson models whose training was still running when this file was last committed (their folders
 # follow in a later commit). Remove an id once its folder is committed; test_pending_is_not_stale says when.
-PENDING: set[str] = {"mnist-beta-vae", "mnist-gan-mlp"}
+PENDING: set[str] = set()
 LESSON = [m for m in ("mnist-ae-2d", "mnist-beta-vae-2d", "mnist-beta-vae", "mnist-gan-mlp") if m not in PENDING]
 SHIPPED = ["mnist-dcgan", "mnist-vae", "mnist-vae-2d", "mnist-classifier", *LESSON]
 PLANES = [m for m in ("mnist-ae-2d", "mnist-vae-2d", "mnist-beta-vae-2d") if m not in PENDING]  # 2-D: holes
