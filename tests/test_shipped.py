@@ -164,3 +164,24 @@ def test_metric_sanity_with_the_shipped_classifier():
     fid_real, fid_noise = metrics.frechet_distance(f_real, f_test), metrics.frechet_distance(f_noise, f_test)
     assert fid_noise > 20 * fid_real, (fid_real, fid_noise)
     assert metrics.inception_score(p_real)[0] > 2 * metrics.inception_score(p_noise)[0]
+
+
+@pytest.mark.parametrize("mid", LESSON)
+def test_lesson_models_have_working_latent_directions(mid):
+    """Every direction method offered for a lesson model computes (the views list them by family)."""
+    import torch
+
+    from genlab import data as gdata
+    from genlab import directions
+    from genlab.engine import Engine
+
+    ckpt, engine = Registry([ROOT]).get(mid), Engine()
+    images = gdata.to_range(gdata.load_offline_mnist().test()[0][:200])
+    for method in directions.methods_for(ckpt.manifest):
+        if method == "ganspace":
+            d = directions.ganspace(ckpt, engine, k=4, n=500)
+        elif method == "sefa":
+            d = directions.sefa(ckpt, k=4)
+        else:
+            d = getattr(directions, method)(ckpt, engine, images, k=2)
+        assert d.vectors.shape[1] == ckpt.manifest.latent_size and torch.isfinite(d.vectors).all(), method
