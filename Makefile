@@ -59,9 +59,9 @@ checkpoints: venv
 	$(PY) -m genlab train vae --out checkpoints/mnist-vae --title "Conv VAE on MNIST (z=16)" --z-dim 16 --epochs 60 --batch-size 128 --snapshots ''
 	$(PY) -m genlab train vae --out checkpoints/mnist-vae-2d --title "Conv VAE on MNIST (z=2, for maps)" --z-dim 2 --epochs 60 --batch-size 128 --snapshots 1,3,10
 	$(PY) -m genlab train ae --out checkpoints/mnist-ae-2d --title "Conv autoencoder on MNIST (z=2, no KL: the holes)" --z-dim 2 --epochs 20 --batch-size 128 --snapshots 1,3,10 --threads 1
-	$(PY) -m genlab train vae --out checkpoints/mnist-beta-vae-2d --title "Conv beta-VAE on MNIST (z=2, beta=4)" --z-dim 2 --beta 4 --epochs 20 --batch-size 128 --snapshots 1,3,10 --threads 1
-	$(PY) -m genlab train vae --out checkpoints/mnist-beta-vae --title "Conv beta-VAE on MNIST (z=10, beta=4, for traversals)" --z-dim 10 --beta 4 --epochs 10 --batch-size 128 --snapshots 1,3 --threads 1
-	$(PY) -m genlab train mlp-gan --out checkpoints/mnist-gan-mlp --title "Vanilla GAN on MNIST (fully connected, z=100)" --epochs 20 --batch-size 64 --ema 0.999 --lr-decay-from 15 --snapshots 1,5,20 --threads 1
+	$(PY) -m genlab train vae --out checkpoints/mnist-beta-vae-2d --title "Conv beta-VAE on MNIST (z=2, beta=4)" --z-dim 2 --beta 4 --epochs 14 --batch-size 128 --snapshots 1,3,10 --threads 1
+	$(PY) -m genlab train vae --out checkpoints/mnist-beta-vae --title "Conv beta-VAE on MNIST (z=10, beta=4, for traversals)" --z-dim 10 --beta 4 --kl-warmup 5 --epochs 8 --batch-size 128 --snapshots 1,3 --threads 1
+	$(PY) -m genlab train mlp-gan --out checkpoints/mnist-gan-mlp --title "Vanilla GAN on MNIST (fully connected, z=100)" --epochs 19 --batch-size 64 --ema 0.999 --lr-decay-from 16 --snapshots 1,5 --threads 1
 	$(MAKE) decoders
 
 # The browser decoders (decoder.onnx, listed in each manifest) of the shipped generative checkpoints.

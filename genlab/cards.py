@@ -70,7 +70,7 @@ def model_card(m: Manifest) -> str:
               f"- Split: {ds.get('n_train', '?')} training / {ds.get('n_test', '?')} held-out images, seed {ds.get('split_seed', '?')}",
               f"- Data license: {ds.get('license', 'see the dataset')}",
               "", "## Training", ""]
-    for key in ("loss", "ema", "augment", "likelihood", "beta", "epochs", "batch_size", "lr", "lr_decay_from",
+    for key in ("loss", "ema", "augment", "likelihood", "beta", "kl_warmup", "epochs", "batch_size", "lr", "lr_decay_from",
                 "seed", "device", "seconds", "steps"):
         if key in tr:
             lines.append(f"- {key}: {_fmt(tr[key])}")

@@ -19,8 +19,8 @@ from genlab import latent
 from genlab.checkpoints import Checkpoint
 from genlab.metrics import gaussian_kl_per_dim
 
-METHODS = {"gan": ("ganspace", "sefa"), "vae": ("kl_dims", "pca_encodings"),
-           "ae": ("pca_encodings",)}  # an autoencoder has no KL per dimension: its codes' PCA only
+# An autoencoder's logvar is a constant (no posterior), so only the PCA of its codes orders its directions.
+METHODS = {"gan": ("ganspace", "sefa"), "vae": ("kl_dims", "pca_encodings"), "ae": ("pca_encodings",)}
 _ENCODING_METHODS = ("kl_dims", "pca_encodings")  # these need held-out images to encode
 _EXACT_PCA_MAX = 1024  # exact SVD above this min(n, F) takes minutes on a laptop CPU (64-px DCGAN: F = 8192)
 
@@ -84,10 +84,12 @@ def first_block(ckpt: Checkpoint):
     arch, m = ckpt.manifest.architecture, ckpt.model
     if arch == "dcgan":
         return lambda z: m.main[:3](z[:, :, None, None]).flatten(1).float().cpu()  # [B, C*16]
-    if arch == "conv_vae":
+    if arch in ("conv_vae", "conv_ae"):
         return lambda z: m.fc_dec[:2](z).float().cpu()
     if arch == "mlp_vae":
         return lambda z: torch.relu(m.fc3(z)).float().cpu()
+    if arch == "mlp_gan":
+        return lambda z: m.main[:2](z.reshape(z.shape[0], -1)).float().cpu()  # Linear + LeakyReLU: [B, width]
     raise ValueError(f"no first block known for architecture {arch!r}")
 
 
@@ -97,10 +99,12 @@ def first_layer_matrix(ckpt: Checkpoint) -> torch.Tensor:
     if arch == "dcgan":
         w = m.main[0].weight  # ConvTranspose2d on a 1x1 input: [nz, C, 4, 4], one 4x4 map per z coordinate
         return w.detach().reshape(w.shape[0], -1).T.cpu().double()
-    if arch == "conv_vae":
+    if arch in ("conv_vae", "conv_ae"):
         return m.fc_dec[0].weight.detach().cpu().double()  # Linear: [hidden, z]
     if arch == "mlp_vae":
         return m.fc3.weight.detach().cpu().double()
+    if arch == "mlp_gan":
+        return m.main[0].weight.detach().cpu().double()  # Linear: [width, nz]
     raise ValueError(f"no first layer known for architecture {arch!r}")
 
 

@@ -247,3 +247,21 @@ def test_ae_snapshots_get_their_own_fitted_prior(tmp_path, digit_folder):
     m = parse_manifest(out)
     snap = load_file(out / m.snapshots[0].path)
     assert not torch.equal(snap["prior_scale"].float(), torch.eye(2))  # fitted to epoch 1's codes, not N(0, I)
+
+
+def test_kl_warmup_scales_the_kl_term_by_epoch_and_is_recorded(tmp_path, digit_folder):
+    from genlab.configs import ConvVAEConfig
+    from genlab.models.vae import ConvVAE
+    from genlab.training.loops import VAETrainer
+
+    t = VAETrainer(ConvVAE(ConvVAEConfig(z_dim=2, base=4, hidden=8)), beta=4.0, kl_warmup=4)
+    scales = []
+    for epoch in (1, 2, 4, 9):
+        t.start_epoch(epoch)
+        scales.append(t.kl_scale)
+    assert scales == [0.25, 0.5, 1.0, 1.0]  # a resumed run gets the same weight for the same epoch
+    out = tmp_path / "w"
+    assert cli_main(["train", "vae", "--dataset", f"folder:{digit_folder}", "--out", str(out), "--epochs", "1",
+                     "--batch-size", "32", "--limit", "64", "--z-dim", "2", "--base", "4", "--hidden", "8",
+                     "--beta", "4", "--kl-warmup", "3", "--no-eval", "--threads", "1"]) == 0
+    assert parse_manifest(out).raw["training"]["kl_warmup"] == 3 and "kl_warmup: 3" in (out / "README.md").read_text()

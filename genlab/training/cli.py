@@ -63,6 +63,8 @@ def add_parser(sub) -> None:
     v.add_argument("--base", type=int, default=32)
     v.add_argument("--hidden", type=int, default=256)
     v.add_argument("--beta", type=float, default=1.0)
+    v.add_argument("--kl-warmup", type=int, default=0, metavar="EPOCHS",
+                   help="vae: the KL weight rises linearly to beta over the first EPOCHS epochs (0: off)")
     v.add_argument("--likelihood", choices=["bernoulli", "gaussian"], default="bernoulli")
     v.add_argument("--binarize", action="store_true", help="dynamic binarization of training pixels")
     p.set_defaults(func=main)
@@ -122,6 +124,7 @@ def run_epochs(args, trainer, model, x, y, out: Path, start: int, fixed_z,
     seconds0 = totals["seconds"]
     for epoch in range(start + 1, args.epochs + 1):
         trainer.set_lr_scale(lr_factor(epoch, args.epochs, args.lr_decay_from))
+        trainer.start_epoch(epoch)
         bar = tqdm(trainer.epoch(x, y), total=len(x) // args.batch_size, desc=f"epoch {epoch}/{args.epochs}",
                    leave=False, file=sys.stderr, mininterval=1.0)
         for stats in bar:

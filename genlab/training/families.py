@@ -96,7 +96,13 @@ def _build_vae(args) -> Built:
 
 def _vae_trainer(args, model, aux, device):
     return VAETrainer(model, likelihood=args.likelihood, beta=args.beta, lr=args.lr or 1e-3,
-                      batch_size=args.batch_size, seed=args.seed, device=device, binarize=args.binarize)
+                      batch_size=args.batch_size, seed=args.seed, device=device, binarize=args.binarize,
+                      kl_warmup=args.kl_warmup)
+
+
+def _vae_record(args) -> dict:
+    out = {"likelihood": args.likelihood, "beta": args.beta, "binarize": args.binarize}
+    return {**out, "kl_warmup": args.kl_warmup} if args.kl_warmup else out  # older cards stay as they were
 
 
 def _build_ae(args) -> Built:
@@ -139,8 +145,7 @@ def _classifier_trainer(args, model, aux, device):
 
 register(Family("dcgan", _build_dcgan, _gan_trainer, _gan_record))
 register(Family("mlp-gan", _build_mlp_gan, _gan_trainer, _gan_record))
-register(Family("vae", _build_vae, _vae_trainer,
-                lambda a: {"likelihood": a.likelihood, "beta": a.beta, "binarize": a.binarize}))
+register(Family("vae", _build_vae, _vae_trainer, _vae_record))
 register(Family("ae", _build_ae, _ae_trainer, lambda a: {"likelihood": a.likelihood, "binarize": a.binarize},
                 finish=_fit_ae_prior))
 register(Family("classifier", _build_classifier, _classifier_trainer, lambda a: {}, generative=False))
