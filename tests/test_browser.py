@@ -128,6 +128,8 @@ def test_drag_preview_draws_every_step_then_hands_over_to_the_server(app, page):
     """With the sweep loaded, every drag step draws its frame at once with no server round trip; on release
     the server renders the final value once, and the overlay steps aside for that exact image."""
     url, handlers = app
+    # the sweep is the fallback when the page cannot decode (tests/ui/test_page_decode.py covers page drawing)
+    page.add_init_script("localStorage.setItem('genlab.drawInBrowser', 'off')")
     page.goto(url + "?model=mnist-vae&seed=5")
     open_tab(page, "Explore")
     wait_image(page, "#explore-image")

@@ -306,7 +306,7 @@
     if (st.frames > 1 && st.last > st.first) {
       const by = st.where === 'page' ? 'your browser' : 'the server';
       const fps = (st.frames - 1) * 1000 / (st.last - st.first);
-      rate = `last drag: ${st.frames} frames drawn by ${by}, ${fps.toFixed(0)} frames/s`;
+      rate = `· last drag: ${st.frames} frames drawn by ${by}, ${fps.toFixed(0)} frames/s`;
       if (st.ms.length) rate += `, ${(st.ms.reduce((a, b) => a + b, 0) / st.ms.length).toFixed(1)} ms per frame`;
     }
     box.querySelector('.genlab-readout-rate').textContent = rate;
