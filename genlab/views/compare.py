@@ -102,12 +102,32 @@ class CompareView:
         flat = hole.reshape(-1)
         tinted[flat] = 0.55 * tinted[flat] + 0.45 * HOLE_TINT
         image = render.grid(tinted.round().astype(np.uint8), nrow=MAP_CELLS, padding=1)
+        self._dots(image, model_id, extent, tiles.shape[1])
         share = float(hole.mean())
         x0, x1, y0, y1 = extent
         info = (f"{model_id}: {share:.0%} of the plane are holes (red: the classifier reads no digit there, or "
-                f"the picture is unlike any training digit); plane x {x0:.2g}..{x1:.2g}, y {y0:.2g}..{y1:.2g}")
+                f"the picture is unlike any training digit); dots: held-out digits' codes by label; plane "
+                f"x {x0:.2g}..{x1:.2g}, y {y0:.2g}..{y1:.2g}")
         return RenderResult(image, info, data={"holes_share": share, "extent": list(extent),
                                                "confidence_share": float((h["confidence"] < h["threshold"]).mean())})
+
+    def _dots(self, image: np.ndarray, model_id: str, extent, tile: int) -> None:
+        """The held-out digits' codes as small dots coloured by label, in place: where real digits land, and
+        the empty stretches between them."""
+        from genlab import data as gdata
+        from genlab.views.map import LABEL_COLOURS
+
+        x0, x1, y0, y1 = extent
+        codes = self._codes(model_id).double().numpy()
+        labels = np.asarray(gdata.load_offline_mnist().test()[1])
+        step = (MAP_CELLS - 1) * (tile + 1)  # lattice point k sits at the centre of tile k
+        px = np.round(1 + tile / 2 + (codes[:, 0] - x0) / (x1 - x0) * step).astype(int)
+        py = np.round(1 + tile / 2 + (y1 - codes[:, 1]) / (y1 - y0) * step).astype(int)
+        h, w = image.shape[:2]
+        ok = (px >= 1) & (px < w - 1) & (py >= 1) & (py < h - 1)
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                image[py[ok] + dy, px[ok] + dx] = LABEL_COLOURS[labels[ok] % 10]
 
     def samples(self, ids, seed: int = 0, n: int = 16) -> list[RenderResult]:
         """Each model's prior, the same seed: the same random numbers through every decoder."""

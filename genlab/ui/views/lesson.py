@@ -25,15 +25,17 @@ class Step:
 STEPS = (
     Step("An autoencoder's codes leave holes",
          "An **autoencoder** squeezes each digit into just two numbers (its *code*) and draws it back from them. "
-         "Below, its whole plane of codes is drawn square by square. Between the places where real digits land, "
-         "it draws smudges that are no digit at all: the red squares, the **holes**. Nothing in its training "
-         "asked it to draw something sensible there, and it has no idea where to pick a new code from.",
-         "Open the map and click inside a red area: what does the model draw there?",
+         "Below, its whole plane of codes is drawn square by square; the dots are where real digits land, one "
+         "colour per digit. The codes spread over an uneven area with empty stretches between the clusters, and "
+         "nothing in its training says what should live there, nor where to pick a new code from: red squares are "
+         "**holes**, pictures the classifier cannot read as a digit or that look like no training digit.",
+         "Open the map and click in an empty stretch between two colours: what does the model draw there?",
          "maps", ("mnist-ae-2d",), "map", "mnist-ae-2d"),
-    Step("A VAE fills the holes",
+    Step("A VAE packs the codes together",
          "A **VAE** encodes each digit as a small cloud, a guess (mu) and an uncertainty (sigma), not a point, "
-         "and a second term in its training (KL) pulls all those clouds towards one round blob. The clouds overlap "
-         "and cover the plane, so almost every point decodes to something digit-like: compare the red areas.",
+         "and a second term in its training (KL) pulls all those clouds towards one round blob around 0. Compare "
+         "the dots: the VAE's digits sit close together in the middle, so a random point near the centre decodes "
+         "to a digit. On this shared square, far outside its blob, the VAE has never been asked to draw: red.",
          f"Open 'Encode an image' with the VAE and draw a digit: the bars are mu, the whiskers sigma ({GLOSSARY['posterior']}).",
          "maps", ("mnist-ae-2d", "mnist-vae-2d"), "encode", "mnist-vae-2d"),
     Step("beta trades sharpness for smoothness",
