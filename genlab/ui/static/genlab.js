@@ -275,6 +275,7 @@
   }, true);
 
   // ---- the readout under the image: where frames are drawn, their rate, and the setting ---------------
+  const esc = (t) => String(t).replace(/[&<>"']/g, (ch) => '&#' + ch.charCodeAt(0) + ';');
   function readout() {
     const box = document.querySelector('#genlab-readout-box');
     if (!box) return;
@@ -296,7 +297,7 @@
     if (!pageModel()) {
       const why = S.disabled ? 'page drawing disabled' : !P.on ? 'drawing in your browser is off'
         : !d ? 'waiting for the model' : !e || e.state === 'loading' ? 'loading the decoder'
-        : 'no decoder here: ' + e.error;
+        : 'no decoder here: ' + esc(e.error);
       where = `Frames are drawn by <b>the server</b> <span class="genlab-readout-why">(${why})</span>`;
     }
     const w = box.querySelector('.genlab-readout-where');
