@@ -3,6 +3,8 @@ helper answers nothing (never an error page) to bad requests. The browser side i
 from __future__ import annotations
 
 import base64
+import html
+import json
 import io
 import re
 
@@ -83,3 +85,35 @@ def test_explorer_sweep_checks_its_arguments(h):
         h.ex.sweep(req, 0, [0.0] * 257)
     with pytest.raises(ExplorerError, match="empty"):
         h.ex.sweep(req, 0, [])
+
+
+def page_json(html_text: str) -> dict:
+    return json.loads(html.unescape(re.search(r'data-json="([^"]*)"', html_text).group(1)))
+
+
+@pytest.mark.parametrize("model,method", [("g", "sefa"), ("g", "ganspace"), ("v", "kl_dims")])
+def test_page_data_composes_the_servers_latent(h, model, method):
+    """What the page receives (#explore-page-data) lets it compose the latent compose() makes: the base exactly,
+    and base + (w * sigmas) @ vectors + raw + pick to float32 rounding (the page's maths, in numpy)."""
+    m = h.ex.generative(model).manifest
+    base = json.dumps([float(v) for v in latent.sample(1, m.latent_size, seed=2)[0]])
+    d = page_json(h.page_data(model, base, method))
+    assert d["model"] == model and d["method"] == method and d["d"] == m.latent_size
+    assert d["base"] == json.loads(base) and d["k"] <= N_DIRS and len(d["vectors"]) == d["k"] * d["d"]
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        w = [round(float(rng.integers(-60, 61)) * 0.05, 2) if i < d["k"] else 0.0 for i in range(N_DIRS)]
+        raw = [round(float(rng.integers(-60, 61)) * 0.05, 2) for _ in range(N_RAW)]
+        pick = (int(rng.integers(0, d["d"])), 0.35)
+        server = h.ex.compose(ExploreRequest(model, base, method, tuple(w), tuple(raw), *pick)).numpy()
+        ws = np.float32(w[:d["k"]]) * np.float32(d["sigmas"])
+        z = np.float32(d["base"]) + (ws.astype(np.float64) @ np.float64(d["vectors"]).reshape(d["k"], -1)).astype(
+            np.float32)
+        z[:N_RAW] += np.float32(raw)
+        z[pick[0]] += np.float32(pick[1])
+        assert np.allclose(z, server, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("args", [("nope", "[0]", "sefa"), ("g", "[1, 2", "sefa"), ("g", None, "sefa")])
+def test_page_data_is_empty_for_bad_positions(h, args):
+    assert h.page_data(*args) == ""
