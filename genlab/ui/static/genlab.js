@@ -109,7 +109,8 @@
   const parseData = (el) => {
     const d = JSON.parse(el.dataset.json);
     return {model: d.model, method: d.method, d: d.d, k: d.k, base: Float32Array.from(d.base),
-      vectors: Float32Array.from(d.vectors), sigmas: Float32Array.from(d.sigmas)};
+      vectors: Float32Array.from(d.vectors), sigmas: Float32Array.from(d.sigmas), values: d.values || [],
+      pickDim: d.pick_dim || 0};
   };
   S.parseData = parseData;
   const receiveData = (box) => {
@@ -128,9 +129,10 @@
     new MutationObserver(() => receiveData(box)).observe(box, {childList: true, subtree: true, attributes: true});
     receiveData(box);
   };
-  const sliderValue = (id) => {
+  // A slider's value from the page, else (Gradio does not render folded accordions) the server's last word.
+  const sliderValue = (id, fallback) => {
     const el = document.querySelector('#' + id + ' input[type=range]');
-    return el ? parseFloat(el.value) || 0 : 0;  // a slider not on the page (hidden) is at 0
+    return el ? parseFloat(el.value) || 0 : fallback || 0;
   };
   // The float32 latent genlab/views/explore.py compose_position() makes: base + (w * sigmas) @ vectors (only when a
   // weight is non-zero) + raw offsets + the picked offset. `vals`: every slider of IDS in order; d: page data.
@@ -156,8 +158,8 @@
     return z;
   };
   // The latent for the sliders on the page, slider `k` at `value`.
-  const compose = (k, value) => composeLatent(P.data, IDS.map((id, i) => (i === k ? value : sliderValue(id))),
-    sliderValue('pick-dim'));
+  const compose = (k, value) => composeLatent(P.data,
+    IDS.map((id, i) => (i === k ? value : sliderValue(id, P.data.values[i]))), sliderValue('pick-dim', P.data.pickDim));
   S.composeLatent = composeLatent;  // (tests: page parity)
   const pageDraw = async (k, value) => {
     P.pending = [k, value];

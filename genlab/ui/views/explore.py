@@ -115,16 +115,19 @@ class ExploreView:
         except (ExplorerError, ValueError):
             return ""
 
-    def page_data(self, model_id, base, method) -> str:
-        """What the page needs to compose latents itself (genlab.js, decoder.js): the base latent and the first
-        ``N_DIRS`` direction vectors and sigmas of ``method``, all float32 values, in a hidden ``<div>``. Sent
-        when the model, base or method changes, never during a drag. Empty (the page then draws through the
+    def page_data(self, model_id, base, method, *values) -> str:
+        """What the page needs to compose latents itself (genlab.js, decoder.js): the base latent, the first
+        ``N_DIRS`` direction vectors and sigmas of ``method`` (float32 values) and the sliders' values, in a hidden
+        ``<div>``. Sent when the model, base, method or current latent changes (after a release), never during a drag. Empty (the page then draws through the
         server) when the position is not valid."""
         try:
             zero = ExploreRequest(model_id, base, method, (0.0,) * N_DIRS, (0.0,) * N_RAW, 0, 0)
             z = self.ex.compose(zero)  # the parsed base exactly: zero offsets add nothing
+            w, raw, pick = split_values(values) if values else ([0.0] * N_DIRS, [0.0] * N_RAW, (0, 0.0))
+            # the sliders' values too: those in folded accordions are not on the page (Gradio does not render them)
             data = {"model": model_id, "method": method or "", "d": int(z.shape[0]), "base": z.tolist(),
-                    "k": 0, "vectors": [], "sigmas": []}
+                    "k": 0, "vectors": [], "sigmas": [], "values": [*map(float, w), *map(float, raw), float(pick[1])],
+                    "pick_dim": int(pick[0])}
             if method:
                 dirs = self.ex.directions(model_id, method)
                 k = min(N_DIRS, int(dirs.vectors.shape[0]))
@@ -265,8 +268,8 @@ class ExploreView:
         self.method = method
         self.wire(s, dirs, raws, pick_value, method, sweep_request, sweep_html, undo, redo, reset, randomize,
                   trav_index, trav_btn, trav_img, trav_info, strip)
-        gr.on([s.model.change, s.base.change, method.change], self.page_data, [s.model, s.base, method], page_html,
-              api_name=False, **FAST)
+        gr.on([s.model.change, s.base.change, method.change, s.current.change], self.page_data, s.slider_inputs,
+              page_html, api_name=False, **FAST)
 
     def wire(self, s, dirs, raws, pick_value, method, sweep_request, sweep_html, undo, redo, reset, randomize,
              trav_index, trav_btn, trav_img, trav_info, strip) -> None:
