@@ -80,7 +80,8 @@ def main(argv=None) -> None:
     from genlab.ui.app import serve
 
     demo, ui = build(args)
-    serve(demo, args.host, args.port, tuple(args.auth.split(":", 1)) if args.auth else None, registry=ui.ex.registry)
+    serve(demo, args.host, args.port, tuple(args.auth.split(":", 1)) if args.auth else None,
+          registry=ui.ex.registry if ui is not None else None)
 
 
 if __name__ == "__main__":

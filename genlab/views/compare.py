@@ -59,7 +59,7 @@ class CompareView:
         """One plane for every 2-D encoder model: the union of their held-out codes' 1-99th percentile boxes."""
         from genlab import metrics
 
-        boxes = [metrics.code_extent(self._codes(i), 1.0, 99.0) for i in ids
+        boxes = [metrics.code_extent(self._codes(i).float(), 1.0, 99.0) for i in ids
                  if has_encoder(self.family(i)) and self.ex.registry.manifest(i).latent_size == 2]
         if not boxes:
             return [-3.0, 3.0, -3.0, 3.0]
@@ -82,7 +82,12 @@ class CompareView:
             return RenderResult(None, f"{model_id} has {m.latent_size} latent numbers: only 2-D models draw "
                                       "their whole plane")
         key = ("compare-map", model_id, tuple(round(v, 6) for v in extent))
-        return self.ex.cached(key, lambda: self._draw_map(model_id, extent))
+        try:
+            return self.ex.cached(key, lambda: self._draw_map(model_id, extent))
+        except ValueError as exc:  # a degenerate plane (codes collapsed to a point): say so, do not crash
+            if isinstance(exc, ExplorerError):
+                raise
+            raise ExplorerError(f"{model_id}'s codes span no plane to draw ({exc})") from None
 
     def _draw_map(self, model_id: str, extent) -> RenderResult:
         from genlab import data as gdata

@@ -77,7 +77,7 @@ BAD_REQUESTS = [
     ("keyframes 600,000 chars", "/interpolate", ("tiny-gan", "1," * 300_000, "lerp", 8, 12, ""), "too long"),
     ("interpolation mode 'cubic'", "/interpolate", ("tiny-gan", "1, 2", "cubic", 8, 12, ""), "not in the list of choices|mode"),
     ("17 posterior samples", "/reconstruct", ("tiny-vae", None, None, 17), "maximum value 16|between 0 and 16"),
-    ("reconstruct with a GAN", "/reconstruct", ("tiny-gan", None, None, 2), "needs a VAE|upload an image"),
+    ("reconstruct with a GAN", "/reconstruct", ("tiny-gan", None, None, 2), "no encoder|needs a VAE|upload an image"),
     ("reconstruct with nothing", "/reconstruct", ("tiny-vae", None, None, 2), "upload an image or draw"),
     ("traversal direction 99", "/traversal", ("tiny-gan", json.dumps([0.0] * 8), "sefa", 99), "direction must be between"),
     ("traversal without a latent", "/traversal", ("tiny-gan", "", "sefa", 0), "no current latent"),

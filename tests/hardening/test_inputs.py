@@ -71,11 +71,13 @@ PLAUSIBLE = {
     "allow_other_version": st.booleans(),
     "models": st.one_of(st.none(), st.lists(st.sampled_from(MODEL_IDS), max_size=2)),
     "maps": st.lists(st.sampled_from(["pca", "latent"]), max_size=2),
+    "action": st.sampled_from(["maps", "samples", "interpolation", "reconstruction", "dance"]),
+    "model_ids": st.one_of(st.lists(st.sampled_from(MODEL_IDS), max_size=5), st.sampled_from(MODEL_IDS)),
 }
 # public methods that take engine objects (checkpoints, tensors), not user data: covered through their callers
 INTERNAL = {"cached", "classify", "keyframe", "keyframes", "prepare_image", "reference_images", "sample_latents",
             "sample_order", "validate_recipe"}
-SKIP_PARAMS = {"progress", "should_stop"}
+SKIP_PARAMS = {"progress", "should_stop", "kwargs"}  # compare(**kwargs): its named options are fuzzed via run()
 # arguments the code passes as literals, never from a user: plausible values only
 NOT_USER_INPUT = {"family"}
 SIGNATURE_OF = {"recipe_json": "make_recipe"}  # wrappers taking *args, **kwargs
