@@ -196,3 +196,44 @@ def test_setting_turns_page_drawing_off_and_persists(app, browser):  # noqa: F81
     pg.locator("#draw-in-browser").check()
     pg.wait_for_function(f"() => ({READOUT})().includes('your browser')", timeout=60000)
     ctx.close()
+
+
+def drag_to(pg, elem_id, frac, steps=8):
+    box, y = slider_box(pg, elem_id)
+    pg.mouse.move(box["x"] + box["width"] / 2, y)
+    pg.mouse.down()
+    for k in range(1, steps + 1):
+        pg.mouse.move(box["x"] + box["width"] * (0.5 + (frac - 0.5) * k / steps), y)
+        pg.wait_for_timeout(40)
+    pg.mouse.up()
+    return float(pg.locator(f"#{elem_id} input[type=range]").input_value())
+
+
+def test_folded_sliders_values_come_from_the_server(app, browser):  # noqa: F811
+    """Gradio does not render a folded accordion's sliders until it is opened: a raw offset set there (the server
+    sends the sliders' values with the page data after each release), then folded away, still counts."""
+    url, ui = app
+    ctx, pg = new_page(browser)
+    open_explore(pg, url, "mnist-vae", 4)
+    pg.wait_for_function(f"() => ({READOUT})().includes('your browser')", timeout=60000)
+    pg.get_by_text("Single latent numbers").click()
+    raw0 = drag_to(pg, "raw-0", 0.85)
+    requests = []
+    pg.on("request", lambda r: requests.append(r.url))
+    quiet(pg, requests)  # the release's render, commit and page data
+    pg.get_by_text("Single latent numbers").click()  # folded again (once opened, Gradio may keep its sliders)
+    box, y = slider_box(pg, "dir-0")
+    pg.mouse.move(box["x"] + box["width"] / 2, y)
+    pg.mouse.down()
+    frames = pg.evaluate("() => window.__genlabDrag.frames")
+    pg.mouse.move(box["x"] + box["width"] * 0.2, y)
+    pg.wait_for_function("(n) => window.__genlabDrag.frames > n", arg=frames, timeout=10000)
+    pixels = pg.evaluate(CANVAS)
+    w0 = float(pg.locator("#dir-0 input[type=range]").input_value())
+    pg.mouse.up()
+    base, method = ui.explore.select_model("mnist-vae", 4)[0], ui.explore.methods("mnist-vae")[0][1]
+    expected = ui.explore.explore("mnist-vae", base, method, w0, *[0] * 7, raw0, *[0] * 3, 0, 0)
+    drawn = np.array(pixels, dtype=np.uint8).reshape(expected.shape[0], expected.shape[1], 4)[..., 0]
+    exp = expected[..., 0] if expected.ndim == 3 else expected
+    assert raw0 > 1 and np.abs(drawn.astype(int) - exp.astype(int)).max() <= 1
+    ctx.close()
