@@ -64,8 +64,13 @@ def build(args):
     # files Gradio cached while building (initial values every new page refers to) are never removed
     Janitor(temp, interval_s=5, pin_existing=True).start()
     # the caches a first user would otherwise wait seconds for (maps, directions, nearest digits), in the
-    # background: requests that need one meanwhile build it themselves (one build per key, see Context.cached)
-    threading.Thread(target=explorer.warm, daemon=True, name="genlab-warm").start()
+    # background, the default model first: requests that need one meanwhile build it themselves (one build per
+    # key, see Context.cached). GENLAB_WARM=0 skips it (the tests: dozens of short-lived servers on 2 cores).
+    if os.environ.get("GENLAB_WARM", "1") != "0":
+        ids = explorer.model_ids()
+        first = [i for i in ("mnist-dcgan", "mnist-vae") if i in ids]
+        threading.Thread(target=explorer.warm, args=(first + [i for i in ids if i not in first],), daemon=True,
+                         name="genlab-warm").start()
     # a page decoder for every generative model (shipped ones only check their hashes; a user's checkpoint
     # without one is exported once into the user cache): until it exists, that model decodes on the server
     from genlab import export

@@ -116,6 +116,8 @@ def bench_env(temp_dir: Path, threads: int | None = None, profiling: bool = Fals
     env.update(GRADIO_ANALYTICS_ENABLED="False", GRADIO_TEMP_DIR=str(temp_dir), NO_PROXY="127.0.0.1,localhost",
                no_proxy="127.0.0.1,localhost", PYTHONUNBUFFERED="1", PYTHONPATH=str(REPO))
     env.pop("GENLAB_THREADS", None)
+    # steady-state sections measure requests, not the start-up warm-up competing for the CPU (cold_start turns it on)
+    env.setdefault("GENLAB_WARM", "0")
     if threads:
         env["GENLAB_THREADS"] = str(threads)
     if profiling:

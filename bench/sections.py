@@ -134,7 +134,8 @@ def cold_start(ctx: Ctx) -> dict:
         args = [python(), "app.py", "--port", str(port)] + sum((["--checkpoints", c] for c in ctx.checkpoints), [])
         log = open(ctx.work / f"cold-{t}.log", "w")
         t0 = time.perf_counter()
-        proc = subprocess.Popen(args, cwd=REPO, env=bench_env(temp), stdout=log, stderr=subprocess.STDOUT)
+        env = {**bench_env(temp), "GENLAB_WARM": "1"}  # as production starts: warm-up in the background
+        proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             t_port = wait_port(port, proc, 120) - t0
 

@@ -12,6 +12,9 @@ os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
 # ONNX decoders (genlab/export.py) export with TorchScript in tests: 0.1-0.4 s instead of 6-30 s with dynamo;
 # tests that name the exporter, and the shipped decoders' round trip, cover dynamo.
 os.environ.setdefault("GENLAB_EXPORTER", "torchscript")
+# servers launched by tests skip the start-up warm-up (minutes of CPU for every model): a test that measures a
+# first call warms explicitly (tests/views/test_warm.py covers warm() itself)
+os.environ.setdefault("GENLAB_WARM", "0")
 torch.set_num_threads(1)
 
 from genlab.checkpoints import save_checkpoint  # noqa: E402
