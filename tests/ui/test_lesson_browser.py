@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from test_browser import CHROMIUM, app, browser, wait_image  # noqa: F401
+from test_views_browser import new_page as views_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.server,
               pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian chromium not installed")]
@@ -14,11 +15,7 @@ GALLERY_IMAGES = "(sel) => [...document.querySelectorAll(sel + ' img')].filter(i
 
 
 def new_page(browser, w=1280, h=900):  # noqa: F811
-    pg = browser.new_page(viewport={"width": w, "height": h})
-    pg.errors = []
-    pg.on("console", lambda m: pg.errors.append(m.text) if m.type == "error" else None)
-    pg.on("pageerror", lambda e: pg.errors.append(str(e)))
-    return pg
+    return views_page(browser, w, h)
 
 
 @pytest.mark.parametrize("models", [("mnist-vae", "mnist-dcgan"),
