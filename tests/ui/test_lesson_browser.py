@@ -44,7 +44,7 @@ def test_every_lesson_step_renders_and_its_link_reopens_it(app, browser):  # noq
     pg.goto(f"{url}?lesson=1", wait_until="load")
     titles = []
     for k in range(1, 6):
-        pg.wait_for_function("(k) => document.querySelector('#lesson-header').innerText.includes('Step ' + k + ' of')",
+        pg.wait_for_function("(k) => (document.querySelector('#lesson-header') || {innerText: ''}).innerText.includes('Step ' + k + ' of')",
                              arg=k, timeout=180000)
         pg.wait_for_function(f"(sel) => ({GALLERY_IMAGES})(sel) >= 1", arg="#lesson-gallery", timeout=180000)
         assert "Try this" in pg.locator("#lesson-try").inner_text()
@@ -54,13 +54,13 @@ def test_every_lesson_step_renders_and_its_link_reopens_it(app, browser):  # noq
         if k < 5:
             pg.locator("#lesson-next").click()
     pg.locator("#lesson-prev").click()
-    pg.wait_for_function("() => document.querySelector('#lesson-header').innerText.includes('Step 4 of')",
+    pg.wait_for_function("() => (document.querySelector('#lesson-header') || {innerText: ''}).innerText.includes('Step 4 of')",
                          timeout=60000)
     assert len(set(titles)) == 5
     # the step's own link opens that step in a new page
     fresh = new_page(browser)
     fresh.goto(f"{url}?lesson=3", wait_until="load")
-    fresh.wait_for_function("() => document.querySelector('#lesson-header').innerText.includes('Step 3 of')",
+    fresh.wait_for_function("() => (document.querySelector('#lesson-header') || {innerText: ''}).innerText.includes('Step 3 of')",
                             timeout=180000)
     assert fresh.locator("#lesson-header").inner_text() == titles[2]
     assert not pg.errors and not fresh.errors, (pg.errors, fresh.errors)
@@ -74,10 +74,10 @@ def test_a_lesson_step_opens_its_view_with_its_model(app, browser):  # noqa: F81
         pytest.skip("the lesson's autoencoder is not installed")
     pg = new_page(browser)
     pg.goto(f"{url}?lesson=1", wait_until="load")
-    pg.wait_for_function("() => document.querySelector('#lesson-header').innerText.includes('Step 1 of')",
+    pg.wait_for_function("() => (document.querySelector('#lesson-header') || {innerText: ''}).innerText.includes('Step 1 of')",
                          timeout=180000)
     pg.locator("#lesson-open").click()
-    pg.wait_for_function("() => document.querySelector('#model input').value.includes('mnist-ae-2d')",
+    pg.wait_for_function("() => (document.querySelector('#model input') || {value: ''}).value.includes('mnist-ae-2d')",
                          timeout=60000)
     wait_image(pg, "#map-atlas", timeout=180000)  # step 1 opens the autoencoder's map
     pg.screenshot(path=str(SHOTS / "lesson-step-1-opened.png"))
