@@ -198,9 +198,10 @@ class EncodeView:
             return [gr.skip()] * len(self.refresh_outputs)  # the user's own picture stays
         if example is None:
             return self.cleared("No example digit is installed; upload or draw one.")
+        # the example is shown as "what the model sees", never put in the upload box: that stays ready for yours
         if model_id in self._defaults:
             self._defaults.move_to_end(model_id)
-            return [example, *self._defaults[model_id]]
+            return [gr.skip(), *self._defaults[model_id]]
         if has_encoder(self.ui.family(model_id)):
             out = [*self.reconstruct(model_id, example, None, n_post), gr.skip(), gr.skip()]
         else:
@@ -211,7 +212,7 @@ class EncodeView:
         self._defaults[model_id] = out
         while len(self._defaults) > 16:
             self._defaults.popitem(last=False)
-        return [example, *out]
+        return [gr.skip(), *out]
 
     def cleared(self, message: str = ""):
         return [gr.skip(), None, None, "", None, None, "", None, "", note(message) if message else ""]
