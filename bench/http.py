@@ -102,8 +102,13 @@ class Conn:
 
     async def sse(self, path: str):
         """Yield parsed ``data:`` JSON messages of an event stream until it ends."""
-        await self._send("GET", path, None, {"Accept": "text/event-stream"})
-        status, hdrs = await self._head()
+        try:
+            await self._send("GET", path, None, {"Accept": "text/event-stream"})
+            status, hdrs = await self._head()
+        except (ConnectionError, asyncio.IncompleteReadError):  # an idle keep-alive the server closed: once more
+            await self.close()
+            await self._send("GET", path, None, {"Accept": "text/event-stream"})
+            status, hdrs = await self._head()
         if status != 200:
             body = b"".join([c async for c in self._chunks(hdrs)])
             raise HttpError(f"GET {path}: HTTP {status} {body[:200]!r}")
